@@ -1,0 +1,1 @@
+"""STUI reference server: sans-I/O engine, storage, evaluator and ZeroMQ transport."""

@@ -1,0 +1,160 @@
+"""A ZeroMQ client for the STUI protocol: DEALER or REQ, per-request timeouts, raw frames, transcripts.
+
+Used by the conformance suite, the tests, and later by the proxy and client-check tools. It speaks
+bytes and JSON, knows the framing rules of spec/01-transport.md, and records every exchange in a
+transcript with secrets redacted. It never validates (callers do) and never retries on its own: a
+conformance suite must see exactly what the target did.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import zmq
+
+from stui_protocol.codec import FrameError, decode_body, encode
+from stui_protocol.redaction import redact
+
+SocketKind = Literal["dealer", "req"]
+
+
+class ReplyTimeout(TimeoutError):
+    """No reply within the timeout."""
+
+
+@dataclass
+class Exchange:
+    """One request and what came back. `reply` is the decoded JSON value (any JSON, not only an
+    object) or None when the reply was not JSON; `reply_bytes` is the raw body."""
+
+    request: Any
+    request_bytes: list[bytes]
+    reply: Any = None
+    reply_bytes: bytes | None = None
+    reply_has_float: bool = False
+    elapsed_s: float = 0.0
+    decode_error: str | None = None
+
+
+@dataclass
+class Transcript:
+    """Exchanges as they happened, secrets redacted at the moment of recording."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, direction: str, payload: Any) -> None:
+        if isinstance(payload, (bytes, bytearray)):
+            try:
+                payload = redact(json.loads(payload))
+            except (ValueError, UnicodeDecodeError):
+                payload = {"raw_bytes": len(payload)}
+        else:
+            payload = redact(payload)
+        self.entries.append({"direction": direction, "at": time.time(), "message": payload})
+
+
+class ProtocolClient:
+    """One connection to a target. Not thread-safe; use one per simulated client."""
+
+    _ids = itertools.count(1)
+
+    def __init__(
+        self,
+        endpoint: str,
+        socket_kind: SocketKind = "dealer",
+        timeout_s: float = 5.0,
+        context: zmq.Context | None = None,
+        transcript: Transcript | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.socket_kind = socket_kind
+        self.timeout_s = timeout_s
+        self._own_context = context is None
+        self.context = context or zmq.Context()
+        self.transcript = transcript if transcript is not None else Transcript()
+        self._prefix = uuid.uuid4().hex[:8]
+        self.socket: zmq.Socket = self._connect()
+
+    def _connect(self) -> zmq.Socket:
+        sock = self.context.socket(zmq.DEALER if self.socket_kind == "dealer" else zmq.REQ)
+        sock.setsockopt(zmq.LINGER, 0)
+        if self.socket_kind == "req":
+            # A REQ socket that timed out would otherwise refuse to send again.
+            sock.setsockopt(zmq.REQ_RELAXED, 1)
+            sock.setsockopt(zmq.REQ_CORRELATE, 1)
+        sock.connect(self.endpoint)
+        return sock
+
+    def reconnect(self) -> None:
+        """A new socket (a new ZeroMQ routing id): to the server, a different connection."""
+        self.socket.close(0)
+        self.socket = self._connect()
+
+    def close(self) -> None:
+        self.socket.close(0)
+        if self._own_context:
+            self.context.term()
+
+    def __enter__(self) -> ProtocolClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- building requests ------------------------------------------------------------------------
+
+    def next_id(self) -> str:
+        return f"{self._prefix}-{next(self._ids)}"
+
+    @staticmethod
+    def message(command: str, parameters: dict[str, Any], request_id: str, version: str = "1.0") -> dict[str, Any]:
+        return {"id": request_id, "version": version, "command": command, "parameters": parameters}
+
+    # -- sending ------------------------------------------------------------------------------------
+
+    def send_frames(self, frames: list[bytes]) -> None:
+        """Send body frames as they are (REQ adds its empty delimiter itself)."""
+        self.socket.send_multipart(frames)
+
+    def receive(self, timeout_s: float | None = None) -> bytes:
+        """The body of the next reply (the last frame; a DEALER that sent a REQ-style delimiter gets
+        it echoed back first)."""
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        if not self.socket.poll(int(timeout * 1000)):
+            raise ReplyTimeout(f"no reply from {self.endpoint} within {timeout:.1f}s")
+        frames = self.socket.recv_multipart()
+        return frames[-1]
+
+    def exchange_frames(self, frames: list[bytes], request: Any = None, timeout_s: float | None = None) -> Exchange:
+        """Send raw frames, wait for one reply, decode it if it is JSON."""
+        self.transcript.record("request", request if request is not None else {"raw_frames": [len(f) for f in frames]})
+        started = time.perf_counter()
+        self.send_frames(frames)
+        try:
+            body = self.receive(timeout_s)
+        except ReplyTimeout:
+            self.transcript.record("timeout", {"after_s": time.perf_counter() - started})
+            raise
+        result = Exchange(request, frames, reply_bytes=body, elapsed_s=time.perf_counter() - started)
+        try:
+            decoded = decode_body(body, max_bytes=len(body) + 1, max_depth=10_000, require_object=False)
+            result.reply, result.reply_has_float = decoded.message, decoded.has_float
+        except FrameError as exc:
+            result.decode_error = exc.message
+        self.transcript.record("reply", result.reply if result.decode_error is None else body)
+        return result
+
+    def send(self, message: Any, timeout_s: float | None = None) -> Exchange:
+        """Send one JSON message (any value, valid or not) and wait for its reply."""
+        return self.exchange_frames([encode(message)], request=message, timeout_s=timeout_s)
+
+    def call(self, command: str, parameters: dict[str, Any] | None = None, *, request_id: str | None = None,
+             timeout_s: float | None = None) -> Exchange:
+        """A well-formed request for `command`."""
+        message = self.message(command, parameters or {}, request_id or self.next_id())
+        return self.send(message, timeout_s=timeout_s)

@@ -1,0 +1,151 @@
+"""Message bodies to JSON values and back: the frame-level checks of spec/01-transport.md.
+
+Pure functions, shared by the reference server, the conformance client and the `validate` tool. The
+decoder applies, in the spec's order, the checks that come before any schema: size, UTF-8, JSON
+syntax (with duplicate keys rejected), nesting depth, and "is an object". It never raises anything but
+`FrameError`, whatever bytes it is given.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+DEFAULT_MAX_NESTING_DEPTH = 32
+
+
+class FrameError(Exception):
+    """A body that fails a frame-level check. `code` is the protocol error code, `reason` the
+    InvalidRequest reason (spec/12-errors.md); `received_bytes` is set for PayloadTooLarge."""
+
+    def __init__(self, code: str, reason: str | None, message: str, received_bytes: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.received_bytes = received_bytes
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded body. `has_float` tells whether any number had a fraction or exponent, so the
+    hot path can skip the integer-typing check (spec CMP) for the usual message that has none."""
+
+    message: Any
+    has_float: bool
+
+
+def nesting_depth(value: Any) -> int:
+    """Depth of arrays/objects: a scalar is 0, `{}` is 1, `{"a": []}` is 2."""
+    depth, level = 0, [(value, 1)]
+    while level:
+        node, d = level.pop()
+        if isinstance(node, dict):
+            depth = max(depth, d)
+            level.extend((v, d + 1) for v in node.values())
+        elif isinstance(node, list):
+            depth = max(depth, d)
+            level.extend((v, d + 1) for v in node)
+    return depth
+
+
+def _bracket_depth(text: str, limit: int) -> bool:
+    """True when brackets outside strings nest deeper than `limit`. Scans text, so it runs before
+    the parser could recurse; only called when the body holds more brackets than `limit`."""
+    depth, in_string, escaped = 0, False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
+def decode_body(
+    body: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    max_depth: int = DEFAULT_MAX_NESTING_DEPTH,
+    require_object: bool = True,
+) -> Decoded:
+    """Decode one message body or raise FrameError."""
+    if len(body) > max_bytes:
+        raise FrameError(
+            "PayloadTooLarge", None,
+            f"message body is {len(body)} bytes; the limit is {max_bytes}", received_bytes=len(body),
+        )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FrameError("InvalidRequest", "encoding", f"body is not UTF-8 (byte {exc.start})") from None
+    # Counting brackets is done in C; the character scan only runs for bodies that could be too deep.
+    if text.count("[") + text.count("{") > max_depth and _bracket_depth(text, max_depth):
+        raise FrameError("InvalidRequest", "nesting_depth", f"JSON nests deeper than {max_depth} levels")
+    floats: list[str] = []
+
+    def note_float(literal: str) -> float:
+        floats.append(literal)
+        return float(literal)
+
+    try:
+        message = json.loads(
+            text, object_pairs_hook=_reject_duplicates, parse_float=note_float,
+            parse_constant=_reject_constant,
+        )
+    except _DuplicateKey as exc:
+        raise FrameError("InvalidRequest", "json", f"duplicate object key {str(exc)!r}") from None
+    except (ValueError, RecursionError) as exc:
+        raise FrameError("InvalidRequest", "json", f"body is not JSON: {exc}") from None
+    if require_object and not isinstance(message, dict):
+        raise FrameError("InvalidRequest", "not_object", f"body is a JSON {type(message).__name__}, not an object")
+    return Decoded(message, bool(floats))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def encode(message: Any) -> bytes:
+    """Compact UTF-8 JSON. NaN and infinities are refused: they are not JSON."""
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def rfc3339(moment: datetime | float) -> str:
+    """An RFC 3339 UTC timestamp with millisecond precision and a literal Z (spec ENV)."""
+    if not isinstance(moment, datetime):
+        moment = datetime.fromtimestamp(moment, tz=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """Inverse of rfc3339 (accepts any fraction length the schema allows)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

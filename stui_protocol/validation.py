@@ -1,0 +1,249 @@
+"""Message validation against `schemas/`: a fast verdict on the hot path, rich violations on failure.
+
+Two validators per message kind, both compiled once from the registry's bundled schemas:
+jsonschema-rs answers "valid?" in microseconds for the common case; only when it says no (or when the
+message holds a non-integer number) does python-jsonschema run, to list every violation with its JSON
+path, the rule broken and the requirement ID the schema annotates (`x-requirement`).
+
+Dispatch follows the protocol rather than a top-level `oneOf`: a request is checked against its
+command's schema, a success against its command's result, an error against its code's variant. So a
+wrong parameter is reported against that command's schema, not as a wall of `oneOf` noise.
+
+This module must never do I/O and never restate a field list; what a message may hold comes from the
+registry.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Literal
+
+import jsonschema
+import jsonschema_rs
+from jsonschema.exceptions import ValidationError, best_match
+
+from stui_protocol.schemas import SchemaRegistry, registry
+
+Direction = Literal["request", "response"]
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: where (JSONPath), what, which keyword, and the spec requirement if known."""
+
+    path: str
+    message: str
+    rule: str
+    requirement: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        out = {"path": self.path, "message": self.message, "rule": self.rule}
+        if self.requirement:
+            out["requirement"] = self.requirement
+        return out
+
+
+@dataclass(frozen=True)
+class RequestVerdict:
+    """The outcome of checking a request, in the spec's processing order (steps 2-5).
+
+    `error_code` is None when the request may be dispatched; otherwise the error the server answers,
+    with `reason` for InvalidRequest. `id` and `command` are what an error reply echoes."""
+
+    error_code: str | None
+    id: str | None
+    command: str | None
+    reason: str | None = None
+    message: str = ""
+    violations: tuple[Violation, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_code is None
+
+
+def _is_strict_integer(_checker: Any, instance: Any) -> bool:
+    # JSON Schema counts 1800.0 as an integer; a Rust client reading it into a u64 fails (spec CMP).
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_RichValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer),
+)
+
+
+def _leaf_errors(error: ValidationError) -> list[ValidationError]:
+    """For anyOf/oneOf failures, the errors of the branch that came closest, not every branch's."""
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        best = best_match(error.context)
+        branch = best.relative_schema_path[0] if best.relative_schema_path else None
+        chosen = [e for e in error.context if e.relative_schema_path and e.relative_schema_path[0] == branch]
+        out: list[ValidationError] = []
+        for sub in chosen or [best]:
+            out.extend(_leaf_errors(sub))
+        return out
+    return [error]
+
+
+class _Kind:
+    """One message kind: its bundled schema, compiled both ways."""
+
+    def __init__(self, name: str, schema: dict[str, Any]):
+        self.name = name
+        self.schema = schema
+        self.fast = jsonschema_rs.validator_for(schema, validate_formats=False)
+        self._rich: Any = None
+
+    def violations(self, message: Any) -> list[Violation]:
+        if self._rich is None:
+            self._rich = _RichValidator(self.schema)
+        found: list[Violation] = []
+        for error in sorted(self._rich.iter_errors(message), key=lambda e: list(e.path)):
+            for leaf in _leaf_errors(error):
+                requirement = None
+                if isinstance(leaf.schema, dict):
+                    requirement = leaf.schema.get("x-requirement")
+                message_text = leaf.message
+                if leaf.validator == "type" and leaf.validator_value == "integer" and isinstance(leaf.instance, float):
+                    message_text = f"{leaf.instance!r} is not an integer: write integers without fraction or exponent"
+                found.append(Violation(leaf.json_path, message_text, str(leaf.validator), requirement))
+        return found
+
+    def check(self, message: Any, has_float: bool) -> list[Violation]:
+        if self.fast.is_valid(message) and not has_float:
+            return []
+        return self.violations(message)
+
+
+class MessageValidator:
+    """Validators for every v1 message kind, compiled once. Thread-safe for reading."""
+
+    def __init__(self, schemas: SchemaRegistry | None = None):
+        self.registry = schemas or registry()
+        reg = self.registry
+        self.version: str = reg.document("request.json")["properties"]["version"]["const"]
+        command_pattern = reg.document("common.json")["$defs"]["CommandName"]
+        self._command_re = re.compile(command_pattern["pattern"])
+        self._command_max = command_pattern["maxLength"]
+        id_schema = reg.document("common.json")["$defs"]["RequestId"]
+        self._id_len = (id_schema["minLength"], id_schema["maxLength"])
+        self.envelope = _Kind("request envelope", reg.envelope_schema())
+        self.requests = {c: _Kind(f"{c} request", reg.request_schema(c)) for c in reg.commands}
+        self.successes = {c: _Kind(f"{c} success", reg.success_schema(c)) for c in reg.commands}
+        self.errors = {c: _Kind(f"{c} error", reg.error_response_schema(c)) for c in reg.error_codes}
+        self.any_error = _Kind("error response", reg.error_response_schema())
+        self.any_response = _Kind("response", reg.response_schema())
+
+    # -- echo rules (spec ENV) ---------------------------------------------------------------------
+
+    def echo_id(self, message: Any) -> str | None:
+        if isinstance(message, dict):
+            value = message.get("id")
+            if isinstance(value, str) and self._id_len[0] <= len(value) <= self._id_len[1]:
+                return value
+        return None
+
+    def echo_command(self, message: Any) -> str | None:
+        if isinstance(message, dict):
+            value = message.get("command")
+            if isinstance(value, str) and len(value) <= self._command_max and self._command_re.match(value):
+                return value
+        return None
+
+    # -- requests -----------------------------------------------------------------------------------
+
+    def check_request(self, message: Any, *, has_float: bool = True) -> RequestVerdict:
+        """Steps 2-5 of the processing order: version, envelope, command, parameters."""
+        if not isinstance(message, dict):
+            return RequestVerdict(
+                "InvalidRequest", None, None, "not_object", "a request must be a JSON object"
+            )
+        rid, command = self.echo_id(message), self.echo_command(message)
+        version = message.get("version")
+        if isinstance(version, str) and version != self.version:
+            return RequestVerdict(
+                "UnsupportedVersion", rid, command, None,
+                f"version {version[:32]!r} is not supported; this server speaks {self.version}",
+                details={"supported_versions": [self.version]},
+            )
+        name = message.get("command")
+        kind = self.requests.get(name) if isinstance(name, str) else None
+        if kind is None:
+            problems = self.envelope.check(message, has_float)
+            if problems:
+                return self._invalid(rid, command, problems)
+            hint = difflib.get_close_matches(name, list(self.requests), n=1)
+            suffix = f"; did you mean {hint[0]!r}?" if hint else ""
+            return RequestVerdict(
+                "UnknownCommand", rid, command, None, f"unknown command {name!r}{suffix}",
+                details={"supported_commands": sorted(self.requests)},
+            )
+        problems = kind.check(message, has_float)
+        if problems:
+            return self._invalid(rid, command, problems)
+        return RequestVerdict(None, rid, command)
+
+    @staticmethod
+    def _invalid(rid: str | None, command: str | None, problems: list[Violation]) -> RequestVerdict:
+        head = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return RequestVerdict(
+            "InvalidRequest", rid, command, "schema", f"{head.path}: {head.message}{more}",
+            violations=tuple(problems),
+            details={"reason": "schema", "violations": [p.as_dict() for p in problems[:100]]},
+        )
+
+    # -- responses ----------------------------------------------------------------------------------
+
+    def check_response(self, message: Any, *, has_float: bool = True) -> list[Violation]:
+        """Every violation of a reply: success against its command's result, error against its code."""
+        if not isinstance(message, dict):
+            return [Violation("$", "a response must be a JSON object", "type")]
+        status = message.get("status")
+        if status == "success":
+            command = message.get("command")
+            kind = self.successes.get(command) if isinstance(command, str) else None
+            if kind is None:
+                problems = self.any_response.check(message, has_float)
+                return problems or [Violation("$.command", f"{command!r} is not a v1 command", "enum")]
+            return kind.check(message, has_float)
+        if status == "error":
+            error = message.get("error")
+            code = error.get("code") if isinstance(error, dict) else None
+            kind = self.errors.get(code) if isinstance(code, str) else None
+            return (kind or self.any_error).check(message, has_float)
+        return self.any_response.check(message, has_float) or [
+            Violation("$.status", "status must be 'success' or 'error'", "enum")
+        ]
+
+    # -- either ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def direction_of(message: Any) -> Direction:
+        """Auto-detection for tools: replies carry `status`, requests do not."""
+        return "response" if isinstance(message, dict) and "status" in message else "request"
+
+    def check(self, message: Any, direction: Direction | None = None, *, has_float: bool = True) -> tuple[Direction, list[Violation]]:
+        """Violations of one message of either direction (tools); a request's non-schema verdicts
+        (unknown command, unsupported version) are reported as violations too."""
+        direction = direction or self.direction_of(message)
+        if direction == "response":
+            return direction, self.check_response(message, has_float=has_float)
+        verdict = self.check_request(message, has_float=has_float)
+        if verdict.ok:
+            return direction, []
+        if verdict.violations:
+            return direction, list(verdict.violations)
+        path = {"UnknownCommand": "$.command", "UnsupportedVersion": "$.version"}.get(verdict.error_code or "", "$")
+        return direction, [Violation(path, verdict.message, verdict.error_code or "invalid")]
+
+
+@cache
+def validator() -> MessageValidator:
+    """The process-wide validator, compiled once."""
+    return MessageValidator()

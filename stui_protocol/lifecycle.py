@@ -13,17 +13,17 @@ Tombstones are purged after the retention period, after which the id is unknown 
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class State(str, Enum):
+class State(StrEnum):
     ACTIVE = "active"
     CLOSED = "closed"
     EXPIRED = "expired"
     PURGED = "purged"
 
 
-class Event(str, Enum):
+class Event(StrEnum):
     CREATE = "session.create"
     USE = "use"  # a successful session-scoped command other than close
     CLOSE = "session.close"

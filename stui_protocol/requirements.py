@@ -53,7 +53,9 @@ def parse(text: str, section: str) -> list[Requirement]:
         if match:
             if current:
                 found.append(_finish(current))
-            current = {"id": match["id"], "text": match["text"], "section": section, "heading": heading, "line": number}
+            current = {
+                "id": match["id"], "text": match["text"], "section": section, "heading": heading, "line": number,
+            }
         elif current and line.startswith("  ") and line.strip() and not line.lstrip().startswith(("-", "*")):
             current["text"] += " " + line.strip()
         elif current:
@@ -68,7 +70,8 @@ def _finish(raw: dict) -> Requirement:
     keyword = _KEYWORD_RE.search(raw["text"])
     if keyword is None:
         raise ValueError(f"{raw['section']}:{raw['line']}: requirement {raw['id']} has no RFC 2119 keyword")
-    return Requirement(raw["id"], _LEVEL[keyword.group(1)], raw["text"].strip(), raw["section"], raw["heading"], raw["line"])
+    level = _LEVEL[keyword.group(1)]
+    return Requirement(raw["id"], level, raw["text"].strip(), raw["section"], raw["heading"], raw["line"])
 
 
 def load(directory: Path | None = None) -> dict[str, Requirement]:
@@ -79,7 +82,9 @@ def load(directory: Path | None = None) -> dict[str, Requirement]:
         for req in parse(path.read_text(encoding="utf-8"), path.name):
             if req.id in index:
                 other = index[req.id]
-                raise ValueError(f"requirement {req.id} defined twice: {other.section}:{other.line} and {req.section}:{req.line}")
+                raise ValueError(
+                    f"requirement {req.id} defined twice: {other.section}:{other.line} and {req.section}:{req.line}"
+                )
             index[req.id] = req
     return index
 

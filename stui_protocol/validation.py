@@ -228,7 +228,9 @@ class MessageValidator:
         """Auto-detection for tools: replies carry `status`, requests do not."""
         return "response" if isinstance(message, dict) and "status" in message else "request"
 
-    def check(self, message: Any, direction: Direction | None = None, *, has_float: bool = True) -> tuple[Direction, list[Violation]]:
+    def check(
+        self, message: Any, direction: Direction | None = None, *, has_float: bool = True
+    ) -> tuple[Direction, list[Violation]]:
         """Violations of one message of either direction (tools); a request's non-schema verdicts
         (unknown command, unsupported version) are reported as violations too."""
         direction = direction or self.direction_of(message)

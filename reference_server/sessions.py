@@ -1,0 +1,259 @@
+"""Live sessions: the objects the engine works on, and the registry that holds and lazily loads them.
+
+A `Session` is one session as the engine holds it: identity (id, client, token digest), lifecycle
+state (consulting `stui_protocol.lifecycle` for every transition), timings, revision counters, the
+workspace (variables as evaluator `Value`s), the object registry, the client-owned documents, and
+the routing ids attached to it. `SessionRegistry` answers "which session is this id?" from memory,
+reading a session's row from storage only the first time a request names it after start-up, and its
+state (newest intact revision) only when a command needs the state.
+
+This module never decides protocol outcomes (that is the engine's job) and never writes to storage;
+it must never hold a token, only its SHA-256 digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from reference_server.evaluator import Value
+from reference_server.reply_cache import CachedReply, ReplyCache
+from reference_server.storage import SessionRow, SessionStore, StoredRevision
+from stui_protocol.codec import encode
+from stui_protocol.lifecycle import Event, State, next_state
+
+OBJECT_ID_PREFIX = "o"
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def empty_state() -> dict[str, Any]:
+    return {"workspace": {"variables": {}}, "objects": {}, "inspector": {}, "preferences": {}}
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Resume had to skip newer revisions that were unreadable."""
+
+    from_revision: int
+    to_revision: int
+    reason: str
+
+    def as_result(self) -> dict[str, Any]:
+        return {"from_revision": self.from_revision, "to_revision": self.to_revision, "reason": self.reason}
+
+
+class StateUnavailable(Exception):
+    """No kept revision of the session is intact: its state cannot be restored."""
+
+
+class Session:
+    """One session held by the engine."""
+
+    __slots__ = (
+        "session_id", "client_id", "token_digest", "created_at", "last_active_at", "status", "ended_at",
+        "revision", "head_revision", "variables", "objects", "inspector", "preferences", "next_object",
+        "from_storage", "fallback", "attached", "activity_dirty",
+    )
+
+    def __init__(
+        self, *, session_id: str, client_id: str, token_digest: bytes, created_at: float, last_active_at: float,
+        status: State, ended_at: float | None, revision: int, head_revision: int,
+    ) -> None:
+        self.session_id = session_id
+        self.client_id = client_id
+        self.token_digest = token_digest
+        self.created_at = created_at
+        self.last_active_at = last_active_at
+        self.status = status
+        self.ended_at = ended_at
+        self.revision = revision  # the revision the held state derives from
+        self.head_revision = head_revision  # highest revision ever assigned: never reused
+        self.variables: dict[str, Value] | None = None  # None: state not loaded from storage yet
+        self.objects: dict[str, dict[str, str]] = {}
+        self.inspector: dict[str, Any] = {}
+        self.preferences: dict[str, Any] = {}
+        self.next_object = 1
+        self.from_storage = False  # state restored from a revision and unchanged since
+        self.fallback: Fallback | None = None
+        self.attached: dict[str, float] = {}  # routing id (hex) -> last seen
+        self.activity_dirty = False
+
+    # -- authentication and lifecycle ------------------------------------------------------------
+
+    def token_matches(self, token: str) -> bool:
+        return hmac.compare_digest(self.token_digest, token_digest(token))
+
+    def deadline(self, idle_timeout_s: float, absolute_timeout_s: float) -> tuple[float, Event]:
+        """When the session expires, and which timeout it is (the earlier one)."""
+        idle = self.last_active_at + idle_timeout_s
+        absolute = self.created_at + absolute_timeout_s
+        if absolute <= idle:
+            return absolute, Event.ABSOLUTE_TIMEOUT
+        return idle, Event.IDLE_TIMEOUT
+
+    def apply(self, event: Event, at: float) -> None:
+        """A lifecycle transition; raises TransitionError when the table does not allow it."""
+        self.status = next_state(self.status, event)
+        if self.status is not State.ACTIVE and self.ended_at is None:
+            self.ended_at = at
+
+    def touch(self, now: float) -> None:
+        """A successful session-scoped request (the lifecycle's USE event)."""
+        self.status = next_state(self.status, Event.USE)
+        if now > self.last_active_at:
+            self.last_active_at = now
+            self.activity_dirty = True
+
+    def attach(self, peer: str, now: float) -> None:
+        self.attached[peer] = now
+
+    def attached_count(self, now: float, window_s: float) -> int:
+        return sum(1 for seen in self.attached.values() if seen + window_s > now)
+
+    # -- state document ----------------------------------------------------------------------------
+
+    @property
+    def state_loaded(self) -> bool:
+        return self.variables is not None
+
+    def state_document(
+        self, inspector: dict[str, Any] | None = None, preferences: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The state document (schemas/state.json), optionally with replaced client parts."""
+        assert self.variables is not None
+        return {
+            "workspace": {"variables": {name: value.to_binding() for name, value in self.variables.items()}},
+            "objects": dict(self.objects),
+            "inspector": self.inspector if inspector is None else inspector,
+            "preferences": self.preferences if preferences is None else preferences,
+        }
+
+    def load_state(self, document: dict[str, Any]) -> None:
+        """Adopt a parsed state document (raises ValueError/KeyError/TypeError when malformed)."""
+        variables = {name: Value.from_binding(b) for name, b in document["workspace"]["variables"].items()}
+        objects = document["objects"]
+        inspector, preferences = document["inspector"], document["preferences"]
+        if not all(isinstance(x, dict) for x in (objects, inspector, preferences)):
+            raise ValueError("objects, inspector and preferences must be objects")
+        for entry in objects.values():
+            Value.from_binding(entry)
+        self.variables = variables
+        self.objects = {str(k): {"class": v["class"], "print_string": v["print_string"]} for k, v in objects.items()}
+        self.inspector = inspector
+        self.preferences = preferences
+        self.next_object = 1 + max(
+            (int(k[len(OBJECT_ID_PREFIX):]) for k in self.objects
+             if k.startswith(OBJECT_ID_PREFIX) and k[len(OBJECT_ID_PREFIX):].isdigit()),
+            default=0,
+        )
+
+    def new_object_id(self) -> str:
+        object_id = f"{OBJECT_ID_PREFIX}{self.next_object}"
+        self.next_object += 1
+        return object_id
+
+    def to_row(self) -> SessionRow:
+        return SessionRow(
+            self.session_id, self.client_id, self.token_digest, self.created_at, self.last_active_at,
+            self.status.value, self.ended_at, self.head_revision,
+        )
+
+
+def encode_state(document: dict[str, Any]) -> bytes:
+    return encode(document)
+
+
+class SessionRegistry:
+    """The sessions the engine holds, by id, loaded from storage on first use."""
+
+    def __init__(self, store: SessionStore, replies: ReplyCache) -> None:
+        self.store = store
+        self.replies = replies
+        self.live: dict[str, Session] = {}
+        self.peers: dict[str, set[str]] = {}  # routing id -> ids of sessions it used
+
+    def get(self, session_id: str, now: float) -> Session | None:
+        session = self.live.get(session_id)
+        if session is not None:
+            return session
+        row = self.store.load_session(session_id)
+        if row is None:
+            return None
+        session = Session(
+            session_id=row.session_id, client_id=row.client_id, token_digest=bytes(row.token_digest),
+            created_at=row.created_at, last_active_at=row.last_active_at, status=State(row.status),
+            ended_at=row.ended_at, revision=row.head_revision, head_revision=row.head_revision,
+        )
+        # Durable retry replies (snapshot/close) come back with the session, so a client that lost
+        # a reply before a restart still gets the original one.
+        for retry in self.store.load_retry_rows(session_id, now - self.replies.window_s):
+            self.replies.put(session_id, retry.request_id, CachedReply(retry.fingerprint, retry.reply, retry.stored_at))
+        self.live[session_id] = session
+        return session
+
+    def add(self, session: Session) -> None:
+        self.live[session.session_id] = session
+
+    def drop(self, session_id: str) -> None:
+        session = self.live.pop(session_id, None)
+        if session is not None:
+            for peer in session.attached:
+                sessions = self.peers.get(peer)
+                if sessions is not None:
+                    sessions.discard(session_id)
+                    if not sessions:
+                        del self.peers[peer]
+
+    def note_peer(self, session: Session, peer: str, now: float) -> None:
+        session.attach(peer, now)
+        self.peers.setdefault(peer, set()).add(session.session_id)
+
+    def peer_gone(self, peer: str) -> int:
+        """A connection closed: detach its routing id everywhere. Returns how many sessions it left."""
+        ids = self.peers.pop(peer, set())
+        for sid in ids:
+            session = self.live.get(sid)
+            if session is not None:
+                session.attached.pop(peer, None)
+        return len(ids)
+
+    def ensure_state(self, session: Session) -> None:
+        """Restore the session's state from the newest intact revision (once)."""
+        if session.state_loaded:
+            return
+        skipped: list[tuple[int, str]] = []
+        for stored in self.store.load_revisions(session.session_id):
+            if isinstance(stored, tuple):
+                skipped.append(stored)
+                continue
+            reason = _revision_problem(stored, session)
+            if reason is not None:
+                skipped.append((stored.revision, reason))
+                continue
+            session.revision = stored.revision
+            session.from_storage = True
+            if skipped:
+                session.fallback = Fallback(skipped[0][0], stored.revision, "; ".join(
+                    f"revision {number}: {why}" for number, why in skipped))
+            return
+        detail = "; ".join(f"revision {n}: {why}" for n, why in skipped) or "no revision stored"
+        raise StateUnavailable(f"no intact revision of the session is kept ({detail})")
+
+
+def _revision_problem(stored: StoredRevision, session: Session) -> str | None:
+    """Why a stored revision cannot be used (None when it is intact and loaded into `session`)."""
+    if not stored.intact:
+        return "checksum mismatch"
+    try:
+        document = json.loads(stored.state.decode("utf-8"))
+        session.load_state(document)
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        session.variables = None
+        return f"unreadable state ({type(exc).__name__})"
+    return None

@@ -1,0 +1,369 @@
+"""Durable session storage on SQLite: session rows, the last K revisions, and durable retry replies.
+
+Theory of operation:
+1. A success reply to create, snapshot or close is sent only after the change is committed with
+   `journal_mode=WAL` and `synchronous=FULL`, so an acknowledged change survives SIGKILL and power
+   loss. The retry reply of a snapshot or close is written in the same transaction as the change,
+   so a client that lost the reply gets the original one back, also after a restart.
+2. Each revision's state document is stored with its SHA-256 checksum. Reading a session's state
+   tries revisions newest first and answers the newest intact one, saying which newer ones it
+   skipped and why (the engine reports that as `fallback` in session.resume).
+3. Loading is lazy: opening the store reads no session; a session's row is read when a request
+   names it, its revisions when a command needs its state.
+4. Activity (`last_active_at`) is not written per request; the engine flushes it in batches.
+
+What this module must never do: store a token (only its SHA-256 digest reaches it), start silently
+on a store it cannot read (it raises StoreError with the reason), or know about the protocol's
+messages beyond the opaque reply bytes it keeps for retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+STORE_FILE = "sessions.sqlite3"
+LOCK_FILE = "sessions.lock"
+# PRAGMA user_version of a store this code wrote; a different value is refused at start-up.
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x53545549  # "STUI": tells our store apart from any other SQLite file
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id     TEXT PRIMARY KEY,
+    client_id      TEXT NOT NULL,
+    token_digest   BLOB NOT NULL,
+    created_at     REAL NOT NULL,
+    last_active_at REAL NOT NULL,
+    status         TEXT NOT NULL,
+    ended_at       REAL,
+    head_revision  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_by_client ON sessions (client_id, status);
+CREATE INDEX IF NOT EXISTS sessions_by_status ON sessions (status, ended_at);
+CREATE TABLE IF NOT EXISTS revisions (
+    session_id TEXT NOT NULL,
+    revision   INTEGER NOT NULL,
+    saved_at   REAL NOT NULL,
+    state      BLOB NOT NULL,
+    checksum   BLOB NOT NULL,
+    PRIMARY KEY (session_id, revision)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS retry_replies (
+    session_id  TEXT NOT NULL,
+    request_id  TEXT NOT NULL,
+    fingerprint BLOB NOT NULL,
+    reply       BLOB NOT NULL,
+    stored_at   REAL NOT NULL,
+    PRIMARY KEY (session_id, request_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS retry_replies_by_age ON retry_replies (stored_at);
+"""
+_TABLES = {"sessions", "revisions", "retry_replies"}
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """One session as stored (no state: that lives in revisions)."""
+
+    session_id: str
+    client_id: str
+    token_digest: bytes
+    created_at: float
+    last_active_at: float
+    status: str  # lifecycle.State value: active, closed, expired
+    ended_at: float | None
+    head_revision: int
+
+
+@dataclass(frozen=True)
+class StoredRevision:
+    revision: int
+    saved_at: float
+    state: bytes
+    checksum: bytes
+
+    @property
+    def intact(self) -> bool:
+        return hashlib.sha256(self.state).digest() == self.checksum
+
+
+@dataclass(frozen=True)
+class RetryRow:
+    request_id: str
+    fingerprint: bytes
+    reply: bytes
+    stored_at: float
+
+
+def checksum(state: bytes) -> bytes:
+    return hashlib.sha256(state).digest()
+
+
+class SessionStore:
+    """The SQLite session store of one data directory. Single-threaded: one engine owns it."""
+
+    def __init__(self, data_dir: Path | str, *, max_revisions_kept: int = 5) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / STORE_FILE
+        self.max_revisions_kept = max_revisions_kept
+        # How many session rows were materialised: tests use it to show that opening a large store
+        # loads nothing and that a request loads only the session it names.
+        self.rows_loaded = 0
+        self._lock_fd: int | None = None
+        self._db: sqlite3.Connection | None = None
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create data directory {self.data_dir}: {exc.strerror or exc}") from None
+        self._take_lock()
+        try:
+            self._db = self._open()
+        except BaseException:
+            self._release_lock()
+            raise
+
+    # -- opening ---------------------------------------------------------------------------------
+
+    def _take_lock(self) -> None:
+        # Two servers on one store would interleave revisions; the OS drops the lock on SIGKILL.
+        lock_path = self.data_dir / LOCK_FILE
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot open lock file {lock_path}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StoreError(f"session store {self.path} is in use by another server process") from None
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _open(self) -> sqlite3.Connection:
+        existed = self.path.exists()
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open session store {self.path}: {exc}") from None
+        try:
+            # Any read makes SQLite parse the header: a non-database file fails here.
+            db.execute("PRAGMA journal_mode=WAL").fetchone()
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=OFF")
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            application_id = db.execute("PRAGMA application_id").fetchone()[0]
+            user_version = db.execute("PRAGMA user_version").fetchone()[0]
+            if tables:
+                if application_id != APPLICATION_ID or not _TABLES <= tables:
+                    raise StoreError(
+                        f"{self.path} is an SQLite database but not a STUI session store "
+                        f"(tables: {', '.join(sorted(tables)) or 'none'}); refusing to start"
+                    )
+                if user_version != SCHEMA_VERSION:
+                    raise StoreError(
+                        f"session store {self.path} has schema version {user_version}; this server "
+                        f"reads version {SCHEMA_VERSION}; refusing to start"
+                    )
+                # Reads every page's structure, not its rows into Python: a torn or overwritten page
+                # stops start-up here instead of surfacing as a random failure later.
+                problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
+                if problems != ["ok"]:
+                    raise StoreError(f"session store {self.path} is corrupt: {'; '.join(problems)}")
+            elif existed and self.path.stat().st_size > 0 and application_id not in (0, APPLICATION_ID):
+                raise StoreError(f"{self.path} is not a STUI session store; refusing to start")
+            else:
+                db.executescript(f"BEGIN; {_DDL} PRAGMA application_id={APPLICATION_ID}; "
+                                 f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        except StoreError:
+            db.close()
+            raise
+        except sqlite3.Error as exc:
+            db.close()
+            raise StoreError(f"session store {self.path} is unreadable: {exc}; refusing to start") from None
+        return db
+
+    def close(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.close()
+            self._db = None
+        self._release_lock()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError("session store is closed")
+        return self._db
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # -- durable changes (committed before the engine replies) -------------------------------------
+
+    def create_session(self, row: SessionRow, state: bytes) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (row.session_id, row.client_id, row.token_digest, row.created_at, row.last_active_at,
+                 row.status, row.ended_at, row.head_revision),
+            )
+            db.execute(
+                "INSERT INTO revisions VALUES (?, ?, ?, ?, ?)",
+                (row.session_id, row.head_revision, row.created_at, state, checksum(state)),
+            )
+
+    def save_snapshot(
+        self, session_id: str, revision: int, saved_at: float, state: bytes, retry: RetryRow,
+    ) -> None:
+        """Add a revision, drop the ones beyond the last K, and keep the reply for retries."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO revisions VALUES (?, ?, ?, ?, ?)",
+                (session_id, revision, saved_at, state, checksum(state)),
+            )
+            db.execute(
+                "UPDATE sessions SET head_revision = ?, last_active_at = MAX(last_active_at, ?) "
+                "WHERE session_id = ?",
+                (revision, saved_at, session_id),
+            )
+            db.execute(
+                "DELETE FROM revisions WHERE session_id = ? AND revision <= ?",
+                (session_id, revision - self.max_revisions_kept),
+            )
+            self._put_retry(db, session_id, retry)
+
+    def close_session(self, session_id: str, closed_at: float, retry: RetryRow) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE sessions SET status = 'closed', ended_at = ?, last_active_at = MAX(last_active_at, ?) "
+                "WHERE session_id = ?",
+                (closed_at, closed_at, session_id),
+            )
+            self._put_retry(db, session_id, retry)
+
+    @staticmethod
+    def _put_retry(db: sqlite3.Connection, session_id: str, retry: RetryRow) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO retry_replies VALUES (?, ?, ?, ?, ?)",
+            (session_id, retry.request_id, retry.fingerprint, retry.reply, retry.stored_at),
+        )
+
+    # -- lazy reads ---------------------------------------------------------------------------------
+
+    def load_session(self, session_id: str) -> SessionRow | None:
+        row = self.db.execute(
+            "SELECT session_id, client_id, token_digest, created_at, last_active_at, status, ended_at, "
+            "head_revision FROM sessions WHERE session_id = ?",
+            (session_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        self.rows_loaded += 1
+        return SessionRow(*row)
+
+    def load_revisions(self, session_id: str) -> Iterator[StoredRevision | tuple[int, str]]:
+        """The session's kept revisions, newest first. A row SQLite cannot read is yielded as
+        `(revision, reason)` so the caller can fall back past it."""
+        numbers = [r[0] for r in self.db.execute(
+            "SELECT revision FROM revisions WHERE session_id = ? ORDER BY revision DESC", (session_id,)
+        )]
+        for number in numbers:
+            try:
+                row = self.db.execute(
+                    "SELECT revision, saved_at, state, checksum FROM revisions WHERE session_id = ? AND revision = ?",
+                    (session_id, number),
+                ).fetchone()
+            except sqlite3.DatabaseError as exc:
+                yield (number, f"unreadable revision row: {exc}")
+                continue
+            if row is not None:
+                yield StoredRevision(row[0], row[1], bytes(row[2]), bytes(row[3]))
+
+    def load_retry_rows(self, session_id: str, since: float) -> list[RetryRow]:
+        return [
+            RetryRow(r[0], bytes(r[1]), bytes(r[2]), r[3])
+            for r in self.db.execute(
+                "SELECT request_id, fingerprint, reply, stored_at FROM retry_replies "
+                "WHERE session_id = ? AND stored_at > ? ORDER BY stored_at",
+                (session_id, since),
+            )
+        ]
+
+    def active_sessions_of_client(self, client_id: str) -> list[tuple[str, float, float]]:
+        """(session_id, created_at, last_active_at) of the client's sessions stored as active."""
+        return list(self.db.execute(
+            "SELECT session_id, created_at, last_active_at FROM sessions WHERE client_id = ? AND status = 'active'",
+            (client_id,),
+        ))
+
+    # -- housekeeping (batched, off the reply path) -------------------------------------------------
+
+    def flush_activity(self, activity: Iterable[tuple[str, float]]) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE sessions SET last_active_at = ? WHERE session_id = ? AND last_active_at < ?",
+                ((at, sid, at) for sid, at in activity),
+            )
+
+    def mark_expired(self, expired: Iterable[tuple[str, float]]) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE sessions SET status = 'expired', ended_at = ? WHERE session_id = ? AND status = 'active'",
+                ((at, sid) for sid, at in expired),
+            )
+
+    def expire_overdue(self, now: float, idle_timeout_s: float, absolute_timeout_s: float) -> int:
+        """Mark stored active sessions past their deadline as expired (sessions the engine does not
+        hold; the engine flushes the activity of the ones it holds first)."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE sessions SET status = 'expired', "
+                "ended_at = MIN(last_active_at + ?, created_at + ?) "
+                "WHERE status = 'active' AND (last_active_at + ? <= ? OR created_at + ? <= ?)",
+                (idle_timeout_s, absolute_timeout_s, idle_timeout_s, now, absolute_timeout_s, now),
+            )
+            return cursor.rowcount
+
+    def purge(self, now: float, tombstone_retention_s: float, retry_window_s: float) -> list[str]:
+        """Delete tombstones past retention (with their revisions and retry replies) and retry
+        replies past the window. Returns the purged session ids."""
+        with self._transaction() as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT session_id FROM sessions WHERE status != 'active' AND ended_at + ? <= ?",
+                (tombstone_retention_s, now),
+            )]
+            for sid in ids:
+                db.execute("DELETE FROM revisions WHERE session_id = ?", (sid,))
+                db.execute("DELETE FROM retry_replies WHERE session_id = ?", (sid,))
+                db.execute("DELETE FROM sessions WHERE session_id = ?", (sid,))
+            db.execute("DELETE FROM retry_replies WHERE stored_at + ? <= ?", (retry_window_s, now))
+        return ids
+
+    def session_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM sessions").fetchone()[0]

@@ -84,9 +84,10 @@ class ProtocolClient:
         sock = self.context.socket(zmq.DEALER if self.socket_kind == "dealer" else zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
         if self.socket_kind == "req":
-            # A REQ socket that timed out would otherwise refuse to send again.
+            # A REQ socket that timed out would otherwise refuse to send again. Not REQ_CORRELATE: it
+            # prefixes every request with a request-id frame, which breaks the REQ framing of
+            # spec/01-transport.md (the server sees three frames and must answer `frames`).
             sock.setsockopt(zmq.REQ_RELAXED, 1)
-            sock.setsockopt(zmq.REQ_CORRELATE, 1)
         sock.connect(self.endpoint)
         return sock
 

@@ -9,6 +9,7 @@ syntax (with duplicate keys rejected), nesting depth, and "is an object". It nev
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -125,9 +126,31 @@ def decode_body(
         raise FrameError("InvalidRequest", "json", f"duplicate object key {str(exc)!r}") from None
     except (ValueError, RecursionError) as exc:
         raise FrameError("InvalidRequest", "json", f"body is not JSON: {exc}") from None
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(message):
+        raise FrameError("InvalidRequest", "json", "a \\u escape encodes a lone surrogate, which is not Unicode text")
     if require_object and not isinstance(message, dict):
         raise FrameError("InvalidRequest", "not_object", f"body is a JSON {type(message).__name__}, not an object")
     return Decoded(message, bool(floats))
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    # json.loads joins escaped surrogate pairs into one character, so any surrogate left is lone.
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if _LONE_SURROGATE.search(node):
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _reject_constant(name: str) -> Any:

@@ -43,7 +43,7 @@ def spec_dir() -> Path:
 
 def parse(text: str, section: str) -> list[Requirement]:
     """Requirements in one Markdown document, with continuation lines joined to their bullet."""
-    found: list[Requirement] = []
+    found: list[Requirement | None] = []
     heading = ""
     current: dict | None = None
     for number, line in enumerate(text.splitlines(), start=1):
@@ -63,10 +63,12 @@ def parse(text: str, section: str) -> list[Requirement]:
             current = None
     if current:
         found.append(_finish(current))
-    return found
+    return [req for req in found if req is not None]
 
 
-def _finish(raw: dict) -> Requirement:
+def _finish(raw: dict) -> Requirement | None:
+    if raw["text"].lstrip().startswith("(retired"):
+        return None  # a withdrawn requirement keeps its ID listed so it is never reused
     keyword = _KEYWORD_RE.search(raw["text"])
     if keyword is None:
         raise ValueError(f"{raw['section']}:{raw['line']}: requirement {raw['id']} has no RFC 2119 keyword")

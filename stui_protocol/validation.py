@@ -90,11 +90,29 @@ def _leaf_errors(error: ValidationError) -> list[ValidationError]:
     return [error]
 
 
+# Which requirement a violation breaks when the schema node names none: by rule and direction first
+# (these rules hold at every depth), then by where in the message it sits.
+_RULE_REQUIREMENTS: dict[tuple[Direction, str], str] = {
+    ("request", "float"): "CMP-6",
+    ("response", "float"): "CMP-5",
+    ("request", "null"): "CMP-4",
+    ("response", "null"): "CMP-3",
+    ("request", "additionalProperties"): "CMP-1",
+}
+
+
+def _default_requirement(direction: Direction, path: str, status: str | None) -> str:
+    if direction == "request":
+        return "ENV-2" if path.startswith("$.parameters") else "ENV-1"
+    return "ENV-4" if status == "error" else "ENV-3"
+
+
 class _Kind:
     """One message kind: its bundled schema, compiled both ways."""
 
-    def __init__(self, name: str, schema: dict[str, Any]):
+    def __init__(self, name: str, schema: dict[str, Any], direction: Direction = "request"):
         self.name = name
+        self.direction = direction
         self.schema = schema
         self.fast = jsonschema_rs.validator_for(schema, validate_formats=False)
         self._rich: Any = None
@@ -103,14 +121,22 @@ class _Kind:
         if self._rich is None:
             self._rich = _RichValidator(self.schema)
         found: list[Violation] = []
+        status = message.get("status") if isinstance(message, dict) else None
         for error in sorted(self._rich.iter_errors(message), key=lambda e: list(e.path)):
             for leaf in _leaf_errors(error):
-                requirement = None
-                if isinstance(leaf.schema, dict):
-                    requirement = leaf.schema.get("x-requirement")
-                message_text = leaf.message
-                if leaf.validator == "type" and leaf.validator_value == "integer" and isinstance(leaf.instance, float):
+                message_text, kind = leaf.message, str(leaf.validator)
+                if kind == "type" and leaf.validator_value == "integer" and isinstance(leaf.instance, float):
                     message_text = f"{leaf.instance!r} is not an integer: write integers without fraction or exponent"
+                    kind = "float"
+                elif leaf.instance is None and kind in ("type", "anyOf", "oneOf", "const", "enum"):
+                    message_text = f"null is not allowed here: leave an optional member out ({leaf.message})"
+                    kind = "null"
+                requirement = leaf.schema.get("x-requirement") if isinstance(leaf.schema, dict) else None
+                requirement = (
+                    requirement
+                    or _RULE_REQUIREMENTS.get((self.direction, kind))
+                    or _default_requirement(self.direction, leaf.json_path, status)
+                )
                 found.append(Violation(leaf.json_path, message_text, str(leaf.validator), requirement))
         return found
 
@@ -134,10 +160,10 @@ class MessageValidator:
         self._id_len = (id_schema["minLength"], id_schema["maxLength"])
         self.envelope = _Kind("request envelope", reg.envelope_schema())
         self.requests = {c: _Kind(f"{c} request", reg.request_schema(c)) for c in reg.commands}
-        self.successes = {c: _Kind(f"{c} success", reg.success_schema(c)) for c in reg.commands}
-        self.errors = {c: _Kind(f"{c} error", reg.error_response_schema(c)) for c in reg.error_codes}
-        self.any_error = _Kind("error response", reg.error_response_schema())
-        self.any_response = _Kind("response", reg.response_schema())
+        self.successes = {c: _Kind(f"{c} success", reg.success_schema(c), "response") for c in reg.commands}
+        self.errors = {c: _Kind(f"{c} error", reg.error_response_schema(c), "response") for c in reg.error_codes}
+        self.any_error = _Kind("error response", reg.error_response_schema(), "response")
+        self.any_response = _Kind("response", reg.response_schema(), "response")
 
     # -- echo rules (spec ENV) ---------------------------------------------------------------------
 
@@ -216,7 +242,14 @@ class MessageValidator:
             error = message.get("error")
             code = error.get("code") if isinstance(error, dict) else None
             kind = self.errors.get(code) if isinstance(code, str) else None
+            if kind is None and isinstance(code, str):
+                # An unknown code matches no variant: name it, rather than the nearest variant's complaints.
+                problems = [p for p in self.any_error.check(message, has_float) if not p.path.startswith("$.error")]
+                return problems + [Violation("$.error.code", f"{code!r} is not a v1 error code", "enum")]
             return (kind or self.any_error).check(message, has_float)
+        if isinstance(status, str):
+            # Any other status string: which members to expect is unknowable, so only the status is wrong.
+            return [Violation("$.status", f"status must be 'success' or 'error', not {status[:32]!r}", "enum")]
         return self.any_response.check(message, has_float) or [
             Violation("$.status", "status must be 'success' or 'error'", "enum")
         ]

@@ -37,10 +37,17 @@ def test_body_exactly_at_the_limit_is_accepted():
         (b"[1,2]", ("InvalidRequest", "not_object")),
         (b'"text"', ("InvalidRequest", "not_object")),
         (b"", ("InvalidRequest", "json")),
+        (b'{"a":"\\ud800"}', ("InvalidRequest", "json")),
+        (b'{"\\udc00":1}', ("InvalidRequest", "json")),
+        (b"\xef\xbb\xbf{}", ("InvalidRequest", "json")),
     ],
 )
 def test_each_malformed_body_gets_its_reason(body, expected):
     assert reason(body) == expected
+
+
+def test_escaped_surrogate_pairs_are_valid_text():
+    assert decode_body(b'{"a":"\\ud83d\\ude00"}').message == {"a": "\U0001F600"}
 
 
 def test_nesting_deeper_than_the_limit_is_rejected_without_recursing():

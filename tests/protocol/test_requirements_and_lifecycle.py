@@ -31,6 +31,10 @@ def test_a_requirement_without_a_keyword_is_an_error():
         parse("- **[ENV-9]** The server echoes.\n", "x.md")
 
 
+def test_retired_requirements_keep_their_id_but_are_not_indexed():
+    assert parse("- **[ENV-7]** (retired in 1.1) replaced by ENV-12.\n", "x.md") == []
+
+
 def test_duplicate_ids_across_files_are_an_error(tmp_path):
     (tmp_path / "a.md").write_text("- **[ENV-1]** X MUST y.\n")
     (tmp_path / "b.md").write_text("- **[ENV-1]** X MUST z.\n")

@@ -58,6 +58,15 @@ def test_integral_float_for_an_integer_field_is_a_violation(v):
     verdict = v.check_request(request(session_id=SID, token=TOKEN, expected_revision=3.0), has_float=True)
     assert [(x.path, x.rule) for x in verdict.violations] == [("$.parameters.expected_revision", "type")]
     assert "without fraction" in verdict.violations[0].message
+    assert verdict.violations[0].requirement == "CMP-6"
+
+
+def test_violations_cite_the_requirement_they_break(v):
+    verdict = v.check_request(request(session_id=SID, token=TOKEN, bogus=1, expected_revision=None))
+    assert {(x.path, x.requirement) for x in verdict.violations} == {
+        ("$.parameters", "CMP-1"), ("$.parameters.expected_revision", "CMP-4")}
+    verdict = v.check_request({"id": "r", "version": "1.0", "command": "hello"})
+    assert [x.requirement for x in verdict.violations] == ["ENV-1"]
 
 
 def test_null_for_an_optional_field_is_a_violation(v):
@@ -110,7 +119,7 @@ def test_invalid_token_reveals_no_details(v):
 def test_timestamp_without_z_is_a_violation(v):
     ok = success("session.close", {"session_id": SID, "closed": True})
     ok["timestamp"] = "2026-11-24T03:00:00+00:00"
-    assert [x.path for x in v.check_response(ok)] == ["$.timestamp"]
+    assert [(x.path, x.requirement) for x in v.check_response(ok)] == [("$.timestamp", "ENV-10")]
 
 
 def test_direction_is_detected_from_status(v):

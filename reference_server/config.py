@@ -26,9 +26,6 @@ class ServerConfig:
     retry_window_s: int = 300
     tombstone_retention_s: int = 86_400
     max_revisions_kept: int = 5
-    # A routing id counts as attached to a session while it used the session this recently and the
-    # socket monitor has not reported its connection gone.
-    attached_window_s: int = 300
     # How often the transport asks the engine to expire, purge and flush activity to storage.
     cleanup_interval_s: float = 2.0
     # Validate every reply against schemas/ and turn an invalid one into InternalError (tests).
@@ -44,7 +41,7 @@ class ServerConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("retry_window_s", "tombstone_retention_s", "attached_window_s"):
+        for name in ("retry_window_s", "tombstone_retention_s"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")

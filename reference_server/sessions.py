@@ -113,8 +113,10 @@ class Session:
     def attach(self, peer: str, now: float) -> None:
         self.attached[peer] = now
 
-    def attached_count(self, now: float, window_s: float) -> int:
-        return sum(1 for seen in self.attached.values() if seen + window_s > now)
+    def attached_count(self, now: float, window_s: float, requester: str) -> int:
+        """Connections attached now, counting the requester (whose request is succeeding)."""
+        others = sum(1 for peer, seen in self.attached.items() if peer != requester and seen + window_s > now)
+        return others + 1
 
     # -- state document ----------------------------------------------------------------------------
 
@@ -172,8 +174,9 @@ def encode_state(document: dict[str, Any]) -> bytes:
 class SessionRegistry:
     """The sessions the engine holds, by id, loaded from storage on first use."""
 
-    def __init__(self, store: SessionStore, replies: ReplyCache) -> None:
+    def __init__(self, store: SessionStore, replies: ReplyCache, started_at: float) -> None:
         self.store = store
+        self.started_at = started_at
         self.replies = replies
         self.live: dict[str, Session] = {}
         self.peers: dict[str, set[str]] = {}  # routing id -> ids of sessions it used
@@ -185,9 +188,15 @@ class SessionRegistry:
         row = self.store.load_session(session_id)
         if row is None:
             return None
+        # Activity is flushed in batches, so a crash may lose the latest; counting the last activity
+        # as no earlier than this server's start never expires a session before a deadline it was
+        # promised (spec EXP-4). Ended sessions keep their times.
+        last_active = row.last_active_at
+        if row.status == State.ACTIVE.value:
+            last_active = max(last_active, self.started_at)
         session = Session(
             session_id=row.session_id, client_id=row.client_id, token_digest=bytes(row.token_digest),
-            created_at=row.created_at, last_active_at=row.last_active_at, status=State(row.status),
+            created_at=row.created_at, last_active_at=last_active, status=State(row.status),
             ended_at=row.ended_at, revision=row.head_revision, head_revision=row.head_revision,
         )
         # Durable retry replies (snapshot/close) come back with the session, so a client that lost
@@ -210,9 +219,12 @@ class SessionRegistry:
                     if not sessions:
                         del self.peers[peer]
 
-    def note_peer(self, session: Session, peer: str, now: float) -> None:
+    def note_peer(self, session: Session, peer: str, now: float) -> bool:
+        """Record a successful request from `peer`; True when the peer was not attached before."""
+        new = peer not in session.attached
         session.attach(peer, now)
         self.peers.setdefault(peer, set()).add(session.session_id)
+        return new
 
     def peer_gone(self, peer: str) -> int:
         """A connection closed: detach its routing id everywhere. Returns how many sessions it left."""
@@ -239,8 +251,9 @@ class SessionRegistry:
             session.revision = stored.revision
             session.from_storage = True
             if skipped:
-                session.fallback = Fallback(skipped[0][0], stored.revision, "; ".join(
-                    f"revision {number}: {why}" for number, why in skipped))
+                # The machine-readable word for the newest skipped revision (spec 7.4).
+                word = "checksum" if skipped[0][1] == "checksum" else "unreadable"
+                session.fallback = Fallback(skipped[0][0], stored.revision, word)
             return
         detail = "; ".join(f"revision {n}: {why}" for n, why in skipped) or "no revision stored"
         raise StateUnavailable(f"no intact revision of the session is kept ({detail})")
@@ -249,11 +262,11 @@ class SessionRegistry:
 def _revision_problem(stored: StoredRevision, session: Session) -> str | None:
     """Why a stored revision cannot be used (None when it is intact and loaded into `session`)."""
     if not stored.intact:
-        return "checksum mismatch"
+        return "checksum"
     try:
         document = json.loads(stored.state.decode("utf-8"))
         session.load_state(document)
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         session.variables = None
-        return f"unreadable state ({type(exc).__name__})"
+        return f"unreadable ({type(exc).__name__})"
     return None

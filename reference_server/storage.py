@@ -171,7 +171,7 @@ class SessionStore:
             application_id = db.execute("PRAGMA application_id").fetchone()[0]
             user_version = db.execute("PRAGMA user_version").fetchone()[0]
             if tables:
-                if application_id != APPLICATION_ID or not _TABLES <= tables:
+                if application_id != APPLICATION_ID or not tables >= _TABLES:
                     raise StoreError(
                         f"{self.path} is an SQLite database but not a STUI session store "
                         f"(tables: {', '.join(sorted(tables)) or 'none'}); refusing to start"
@@ -338,15 +338,17 @@ class SessionStore:
                 ((at, sid) for sid, at in expired),
             )
 
-    def expire_overdue(self, now: float, idle_timeout_s: float, absolute_timeout_s: float) -> int:
-        """Mark stored active sessions past their deadline as expired (sessions the engine does not
-        hold; the engine flushes the activity of the ones it holds first)."""
+    def expire_overdue(self, now: float, idle_timeout_s: float, absolute_timeout_s: float, started_at: float) -> int:
+        """Mark stored active sessions past their deadline as expired (the engine flushes the activity
+        of the sessions it holds first). Activity not flushed before a crash is unknown, so the last
+        activity counts as no earlier than `started_at`, the server's start (spec EXP-4)."""
         with self._transaction() as db:
             cursor = db.execute(
                 "UPDATE sessions SET status = 'expired', "
-                "ended_at = MIN(last_active_at + ?, created_at + ?) "
-                "WHERE status = 'active' AND (last_active_at + ? <= ? OR created_at + ? <= ?)",
-                (idle_timeout_s, absolute_timeout_s, idle_timeout_s, now, absolute_timeout_s, now),
+                "ended_at = MIN(MAX(last_active_at, :start) + :idle, created_at + :absolute) "
+                "WHERE status = 'active' "
+                "AND MIN(MAX(last_active_at, :start) + :idle, created_at + :absolute) <= :now",
+                {"start": started_at, "idle": idle_timeout_s, "absolute": absolute_timeout_s, "now": now},
             )
             return cursor.rowcount
 

@@ -1,0 +1,110 @@
+"""`stui-reference-server`: parse options, open the store, serve until SIGTERM/SIGINT, exit 0.
+
+Prints exactly one line "listening on ENDPOINT" to stderr once the socket is bound and the store is
+open, so a parent process can wait for it (with `--bind tcp://127.0.0.1:0` the line carries the
+port actually bound). Log lines go to stderr as well, one `key=value` line per request.
+
+This module wires parts together; it must never hold protocol logic. An unreadable store or an
+unbindable address ends start-up with a one-line reason and exit status 2, never a silent empty start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import zmq
+
+from reference_server.config import ServerConfig
+from reference_server.engine import Engine
+from reference_server.storage import SessionStore, StoreError
+from reference_server.transport import RouterTransport
+
+DEFAULT_BIND = "tcp://127.0.0.1:5555"
+
+
+def default_data_dir() -> Path:
+    """Per-user: $XDG_DATA_HOME/stui-reference-server, else ~/.local/share/stui-reference-server."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "stui-reference-server"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = ServerConfig()
+    p = argparse.ArgumentParser(prog="stui-reference-server", description="STUI protocol v1 reference server")
+    p.add_argument("--bind", default=DEFAULT_BIND, help=f"ZeroMQ endpoint to bind (default {DEFAULT_BIND}; "
+                   "port 0 picks a free port, printed on the 'listening on' line)")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help=f"session store directory (default {default_data_dir()})")
+    p.add_argument("--idle-timeout", type=int, default=defaults.idle_timeout_s, metavar="S")
+    p.add_argument("--absolute-timeout", type=int, default=defaults.absolute_timeout_s, metavar="S")
+    p.add_argument("--max-sessions-per-client", type=int, default=defaults.max_sessions_per_client, metavar="N")
+    p.add_argument("--max-message-bytes", type=int, default=defaults.max_message_bytes, metavar="N")
+    p.add_argument("--max-nesting-depth", type=int, default=defaults.max_nesting_depth, metavar="N")
+    p.add_argument("--retry-window", type=int, default=defaults.retry_window_s, metavar="S")
+    p.add_argument("--tombstone-retention", type=int, default=defaults.tombstone_retention_s, metavar="S")
+    p.add_argument("--max-revisions", type=int, default=defaults.max_revisions_kept, metavar="K",
+                   help="durable revisions kept per session for fallback")
+    p.add_argument("--cleanup-interval", type=float, default=defaults.cleanup_interval_s, metavar="S",
+                   help="seconds between expiry/purge/activity-flush passes")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   type=str.lower)
+    p.add_argument("--strict", action="store_true",
+                   help="validate every reply against schemas/; an invalid one is logged and answered InternalError")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        config = ServerConfig(
+            max_message_bytes=args.max_message_bytes, max_nesting_depth=args.max_nesting_depth,
+            idle_timeout_s=args.idle_timeout, absolute_timeout_s=args.absolute_timeout,
+            max_sessions_per_client=args.max_sessions_per_client, retry_window_s=args.retry_window,
+            tombstone_retention_s=args.tombstone_retention, max_revisions_kept=args.max_revisions,
+            cleanup_interval_s=args.cleanup_interval, strict=args.strict,
+        )
+    except ValueError as exc:
+        print(f"stui-reference-server: {exc}", file=sys.stderr)
+        return 2
+    data_dir = args.data_dir or default_data_dir()
+    try:
+        store = SessionStore(data_dir, max_revisions_kept=config.max_revisions_kept)
+    except StoreError as exc:
+        print(f"stui-reference-server: cannot start: {exc}", file=sys.stderr)
+        return 2
+    engine = Engine(config, store)
+    try:
+        transport = RouterTransport(engine, args.bind)
+    except zmq.ZMQError as exc:
+        store.close()
+        print(f"stui-reference-server: cannot bind {args.bind}: {exc}", file=sys.stderr)
+        return 2
+
+    def stop(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        logging.getLogger("stui.reference_server").info("signal %s: finishing in-flight work", name)
+        transport.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"listening on {transport.endpoint}", file=sys.stderr, flush=True)
+    try:
+        transport.serve()
+    finally:
+        transport.close()
+        engine.close()
+    logging.getLogger("stui.reference_server").info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

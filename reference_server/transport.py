@@ -1,0 +1,134 @@
+"""The reference server's ZeroMQ side: one ROUTER socket, a socket monitor, and the serving loop.
+
+Theory of operation: the loop polls the ROUTER and its monitor socket. Each message is split into
+its routing envelope and body frames by the convention of docs/architecture.md (REQ: `[id, b"",
+body]`, DEALER: `[id, body]`), handed to the engine, and the reply goes back with the same envelope.
+Messages are handled one at a time, so a slow request delays others by its own processing only; the
+engine's `tick()` runs between messages at the configured interval. The monitor's DISCONNECTED
+events, matched to routing ids through the file descriptor each message arrived on, tell the engine
+which clients left.
+
+This module owns every socket and the stop flag, and nothing else: it must never interpret a body,
+touch storage or decide a reply. Signal handlers live in the CLI and only call `request_stop()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from reference_server.engine import Engine
+
+log = logging.getLogger("stui.reference_server")
+
+# Messages handled per wake-up before the loop looks at the monitor and the tick again.
+_BATCH = 256
+
+
+class RouterTransport:
+    """Serves one Engine on one bound ROUTER socket."""
+
+    def __init__(self, engine: Engine, bind: str, *, context: zmq.Context | None = None, poll_ms: int = 100) -> None:
+        self.engine = engine
+        self.context = context or zmq.Context.instance()
+        self.poll_ms = poll_ms
+        self.socket = self.context.socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.LINGER, 1000)
+        try:
+            self.socket.bind(bind)
+        except zmq.ZMQError:
+            self.socket.close(linger=0)
+            raise
+        # The endpoint actually bound: differs from `bind` for port 0 or `*`.
+        self.endpoint: str = self.socket.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.monitor = self.socket.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
+        self._fd_peers: dict[int, set[str]] = {}
+        self._peer_fd: dict[str, int] = {}
+        self._stopping = False
+
+    def request_stop(self) -> None:
+        """Finish the message in hand, then leave `serve()` (safe to call from a signal handler)."""
+        self._stopping = True
+
+    def serve(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.socket, zmq.POLLIN)
+        poller.register(self.monitor, zmq.POLLIN)
+        interval = self.engine.config.cleanup_interval_s
+        next_tick = time.monotonic() + interval
+        while not self._stopping:
+            timeout = max(0.0, min(self.poll_ms, (next_tick - time.monotonic()) * 1000))
+            events = dict(poller.poll(timeout))
+            if self.socket in events:
+                self._serve_batch()
+            if self.monitor in events:
+                self._drain_monitor()
+            if time.monotonic() >= next_tick:
+                self.engine.tick()
+                next_tick = time.monotonic() + interval
+
+    def _serve_batch(self) -> None:
+        for _ in range(_BATCH):
+            if self._stopping:
+                return
+            try:
+                frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            self._serve_one(frames)
+
+    def _serve_one(self, frames: list[zmq.Frame]) -> None:
+        routing_id = frames[0].bytes
+        peer = routing_id.hex()
+        if peer not in self._peer_fd and len(frames) > 1:
+            self._remember_fd(peer, frames[-1])
+        rest = [frame.bytes for frame in frames[1:]]
+        # A lone empty frame is a DEALER body of zero bytes (spec 1.1), answered "json".
+        if len(rest) > 1 and rest[0] == b"":
+            prefix, body_frames = [routing_id, b""], rest[1:]  # REQ, or DEALER emulating REQ
+        else:
+            prefix, body_frames = [routing_id], rest  # plain DEALER
+        reply = self.engine.handle(body_frames, peer)
+        self.socket.send_multipart([*prefix, reply])
+
+    def _remember_fd(self, peer: str, frame: zmq.Frame) -> None:
+        try:
+            fd = int(frame.get(zmq.SRCFD))
+        except (zmq.ZMQError, AttributeError, TypeError, ValueError):
+            return  # no fd: this peer's disconnect is noticed by the idle window instead
+        self._peer_fd[peer] = fd
+        self._fd_peers.setdefault(fd, set()).add(peer)
+
+    def _drain_monitor(self) -> None:
+        while True:
+            try:
+                event = recv_monitor_message(self.monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            fd = int(event["value"])
+            if event["event"] == zmq.EVENT_ACCEPTED:
+                log.info("connect fd=%d", fd)
+                # A reused descriptor belongs to a new connection: forget the old one's peers.
+                self._forget_fd(fd)
+            elif event["event"] == zmq.EVENT_DISCONNECTED:
+                peers = self._forget_fd(fd)
+                log.info("disconnect fd=%d peers=%d", fd, len(peers))
+                for peer in peers:
+                    self.engine.peer_disconnected(peer)
+
+    def _forget_fd(self, fd: int) -> set[str]:
+        peers = self._fd_peers.pop(fd, set())
+        for peer in peers:
+            self._peer_fd.pop(peer, None)
+        return peers
+
+    def close(self) -> None:
+        """Close the sockets; replies already queued get up to a second to leave."""
+        with contextlib.suppress(zmq.ZMQError):
+            self.socket.disable_monitor()
+        self.monitor.close(linger=0)
+        self.socket.close()

@@ -1,0 +1,46 @@
+"""Fixtures for the reference server tests (helpers live in rs_harness.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rs_harness import EngineHarness, FakeClock, ThreadServer
+
+from reference_server.config import ServerConfig
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def config() -> ServerConfig:
+    return ServerConfig(
+        idle_timeout_s=60, absolute_timeout_s=600, max_sessions_per_client=3, retry_window_s=30,
+        tombstone_retention_s=120, max_revisions_kept=3, strict=True,
+    )
+
+
+@pytest.fixture
+def harness(tmp_path: Path, config: ServerConfig, clock: FakeClock) -> Iterator[EngineHarness]:
+    h = EngineHarness(tmp_path / "data", config, clock)
+    yield h
+    h.engine.close()
+    assert h.engine.strict_violations == 0, "the engine produced a schema-invalid reply"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ThreadServer]:
+    config = ServerConfig(
+        idle_timeout_s=60, absolute_timeout_s=600, max_sessions_per_client=50, retry_window_s=30,
+        max_message_bytes=65536, cleanup_interval_s=0.2, strict=True,
+    )
+    s = ThreadServer(tmp_path / "data", config)
+    yield s
+    s.stop()
+    assert s.engine.strict_violations == 0
+
+

@@ -30,7 +30,7 @@ from typing import Any
 
 from reference_server.config import ServerConfig
 from reference_server.evaluator import EvaluationError, Value, evaluate
-from reference_server.reply_cache import CachedReply, ReplyCache, fingerprint
+from reference_server.reply_cache import CachedReply, Fingerprint, ReplyCache, fingerprint
 from reference_server.sessions import (
     Session,
     SessionRegistry,
@@ -406,7 +406,9 @@ class Engine:
             count += alive
         return count
 
-    def _resume(self, session: Session, request_id: str, parameters: dict[str, Any], now: float, _fp: bytes) -> bytes:
+    def _resume(
+        self, session: Session, request_id: str, parameters: dict[str, Any], now: float, _fp: Fingerprint
+    ) -> bytes:
         self._ensure_state(session)
         session.touch(now)
         result: dict[str, Any] = {
@@ -423,7 +425,9 @@ class Engine:
         session.from_storage = False
         return self._reply(request_id, "session.resume", session.session_id, now, result).body
 
-    def _validate(self, session: Session, request_id: str, parameters: dict[str, Any], now: float, _fp: bytes) -> bytes:
+    def _validate(
+        self, session: Session, request_id: str, parameters: dict[str, Any], now: float, _fp: Fingerprint
+    ) -> bytes:
         # The current revision is the restored one, which differs from the newest after a fallback;
         # a session the engine holds is answered without storage.
         self._ensure_state(session)
@@ -439,7 +443,9 @@ class Engine:
         }
         return self._reply(request_id, "session.validate", session.session_id, now, result).body
 
-    def _snapshot(self, session: Session, request_id: str, parameters: dict[str, Any], now: float, fp: bytes) -> bytes:
+    def _snapshot(
+        self, session: Session, request_id: str, parameters: dict[str, Any], now: float, fp: Fingerprint
+    ) -> bytes:
         self._ensure_state(session)
         expected = parameters.get("expected_revision")
         if expected is not None and expected != session.revision:
@@ -457,7 +463,7 @@ class Engine:
         body = self._reply(request_id, "session.snapshot", session.session_id, now, result).body
         try:
             self.store.save_snapshot(
-                session.session_id, revision, now, encode_state(document), RetryRow(request_id, fp, body, now),
+                session.session_id, revision, now, encode_state(document), RetryRow(request_id, fp.digest, body, now),
             )
         except _STORE_FAILURES as exc:
             log.error("session=%s snapshot write failed: %s", session.session_id[:8], exc)
@@ -473,11 +479,13 @@ class Engine:
         session.activity_dirty = False  # save_snapshot wrote last_active_at
         return body
 
-    def _close(self, session: Session, request_id: str, parameters: dict[str, Any], now: float, fp: bytes) -> bytes:
+    def _close(
+        self, session: Session, request_id: str, parameters: dict[str, Any], now: float, fp: Fingerprint
+    ) -> bytes:
         result = {"session_id": session.session_id, "closed": True}
         body = self._reply(request_id, "session.close", session.session_id, now, result).body
         try:
-            self.store.close_session(session.session_id, now, RetryRow(request_id, fp, body, now))
+            self.store.close_session(session.session_id, now, RetryRow(request_id, fp.digest, body, now))
         except _STORE_FAILURES as exc:
             log.error("session=%s close write failed: %s", session.session_id[:8], exc)
             raise _Failure("InternalError", "session storage failed; the session is still open", cache=False) from None
@@ -506,14 +514,18 @@ class Engine:
             session.from_storage = False
         return value
 
-    def _evaluate(self, session: Session, request_id: str, parameters: dict[str, Any], now: float, _fp: bytes) -> bytes:
+    def _evaluate(
+        self, session: Session, request_id: str, parameters: dict[str, Any], now: float, _fp: Fingerprint
+    ) -> bytes:
         self._ensure_state(session)
         value = self._run_code(session, parameters["code"])
         session.touch(now)
         result = {"print_string": value.print_string, "class": value.class_name}
         return self._reply(request_id, "evaluate", session.session_id, now, result).body
 
-    def _inspect(self, session: Session, request_id: str, parameters: dict[str, Any], now: float, _fp: bytes) -> bytes:
+    def _inspect(
+        self, session: Session, request_id: str, parameters: dict[str, Any], now: float, _fp: Fingerprint
+    ) -> bytes:
         self._ensure_state(session)
         if "object_id" in parameters:
             object_id = parameters["object_id"]

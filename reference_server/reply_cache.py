@@ -21,19 +21,47 @@ from typing import Any
 Scope = str | tuple[str, str]
 
 
+class Fingerprint:
+    """Digest of what a retry must repeat, computed only when first needed: on a cache hit, or when
+    a durable retry row is written. Most requests are never retried, so the hot path skips the
+    canonical JSON and the hash. The token is left out: it was checked before the cache is
+    consulted, and a digest of it need not sit in the cache or the retry table."""
+
+    __slots__ = ("_command", "_parameters", "_digest")
+
+    def __init__(self, command: str, parameters: dict[str, Any] | None, digest: bytes | None = None) -> None:
+        self._command, self._parameters, self._digest = command, parameters, digest
+
+    @classmethod
+    def of_digest(cls, digest: bytes) -> Fingerprint:
+        return cls("", None, digest)
+
+    @property
+    def digest(self) -> bytes:
+        if self._digest is None:
+            relevant = {k: v for k, v in (self._parameters or {}).items() if k != "token"}
+            # sort_keys + json types keep `true` and `1` apart, as RTY requires ("equal as JSON values").
+            canonical = json.dumps([self._command, relevant], sort_keys=True, separators=(",", ":"),
+                                   ensure_ascii=False)
+            self._digest = hashlib.sha256(canonical.encode("utf-8")).digest()
+            self._parameters = None  # the digest is all that is kept
+        return self._digest
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Fingerprint) and self.digest == other.digest
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def fingerprint(command: str, parameters: dict[str, Any]) -> Fingerprint:
+    return Fingerprint(command, parameters)
+
+
 @dataclass(frozen=True)
 class CachedReply:
-    fingerprint: bytes
+    fingerprint: Fingerprint
     reply: bytes
     stored_at: float
-
-
-def fingerprint(command: str, parameters: dict[str, Any]) -> bytes:
-    """Digest of what a retry must repeat. The token is left out: it was checked before the cache
-    is consulted, and a digest of it need not sit in the cache or the retry table."""
-    relevant = {k: v for k, v in parameters.items() if k != "token"}
-    canonical = json.dumps([command, relevant], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).digest()
 
 
 class ReplyCache:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reference_server.evaluator import Value
-from reference_server.reply_cache import CachedReply, ReplyCache
+from reference_server.reply_cache import CachedReply, Fingerprint, ReplyCache
 from reference_server.storage import SessionRow, SessionStore, StoredRevision
 from stui_protocol.codec import encode
 from stui_protocol.lifecycle import Event, State, next_state
@@ -202,7 +202,8 @@ class SessionRegistry:
         # Durable retry replies (snapshot/close) come back with the session, so a client that lost
         # a reply before a restart still gets the original one.
         for retry in self.store.load_retry_rows(session_id, now - self.replies.window_s):
-            self.replies.put(session_id, retry.request_id, CachedReply(retry.fingerprint, retry.reply, retry.stored_at))
+            cached = CachedReply(Fingerprint.of_digest(retry.fingerprint), retry.reply, retry.stored_at)
+            self.replies.put(session_id, retry.request_id, cached)
         self.live[session_id] = session
         return session
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
@@ -111,17 +113,10 @@ def decode_body(
     # Counting brackets is done in C; the character scan only runs for bodies that could be too deep.
     if text.count("[") + text.count("{") > max_depth and _bracket_depth(text, max_depth):
         raise FrameError("InvalidRequest", "nesting_depth", f"JSON nests deeper than {max_depth} levels")
-    floats: list[str] = []
-
-    def note_float(literal: str) -> float:
-        floats.append(literal)
-        return float(literal)
-
+    decoder, floats = _thread_decoder()
+    floats.clear()
     try:
-        message = json.loads(
-            text, object_pairs_hook=_reject_duplicates, parse_float=note_float,
-            parse_constant=_reject_constant,
-        )
+        message = decoder.decode(text)
     except _DuplicateKey as exc:
         raise FrameError("InvalidRequest", "json", f"duplicate object key {str(exc)!r}") from None
     except (ValueError, RecursionError) as exc:
@@ -157,16 +152,55 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_local = threading.local()
+
+
+def _thread_decoder() -> tuple[json.JSONDecoder, list[str]]:
+    """One decoder per thread, built once: json.loads with hooks would build a new one per call.
+    The float list is how the parse_float hook reports back; it is cleared before each decode."""
+    try:
+        return _local.decoder, _local.floats
+    except AttributeError:
+        floats: list[str] = []
+
+        def note_float(literal: str) -> float:
+            floats.append(literal)
+            return float(literal)
+
+        _local.floats = floats
+        _local.decoder = json.JSONDecoder(
+            object_pairs_hook=_reject_duplicates, parse_float=note_float, parse_constant=_reject_constant
+        )
+        return _local.decoder, floats
+
+
+# Built once; json.dumps with non-default options would build a new encoder per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def encode(message: Any) -> bytes:
     """Compact UTF-8 JSON. NaN and infinities are refused: they are not JSON."""
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    return _ENCODER.encode(message).encode("utf-8")
+
+
+_second_prefix: tuple[int, str] = (-1, "")
 
 
 def rfc3339(moment: datetime | float) -> str:
-    """An RFC 3339 UTC timestamp with millisecond precision and a literal Z (spec ENV)."""
-    if not isinstance(moment, datetime):
-        moment = datetime.fromtimestamp(moment, tz=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """An RFC 3339 UTC timestamp with millisecond precision (truncated) and a literal Z (spec ENV).
+
+    A reply carries up to three timestamps, so the date-and-time part is formatted once per second
+    and reused (strftime dominated the cost of a small reply)."""
+    global _second_prefix
+    if isinstance(moment, datetime):
+        moment = moment.timestamp()
+    second = int(moment // 1)
+    millis = int((moment - second) * 1000)
+    cached_second, prefix = _second_prefix
+    if cached_second != second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second_prefix = (second, prefix)
+    return f"{prefix}.{millis:03d}Z"
 
 
 def parse_rfc3339(text: str) -> datetime:

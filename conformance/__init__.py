@@ -1,0 +1,1 @@
+"""The STUI protocol v1 conformance suite: cases, verifiers, runner, reports and the `stui-conformance` CLI."""

@@ -1,0 +1,161 @@
+"""The test vectors in spec/examples/: each gets its expected verdict, and together they cover the protocol.
+
+The expectations are checked here directly against the codec and the validator (the oracle), not via
+the `validate --vectors` code path, so a bug there cannot make these tests pass vacuously. Coverage is
+read from the schema registry (commands, error codes, InvalidRequest reasons), never from a list here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stui_protocol import requirements
+from stui_protocol.codec import FrameError, decode_body
+from stui_protocol.schemas import registry
+from stui_protocol.validation import validator
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "spec" / "examples"
+KIND_OF_DIR = {"requests": "request", "responses": "response", "frames": "frame"}
+# Request errors that the validator alone decides (steps 2-5 of the processing order).
+REQUEST_ERROR_CODES = ("InvalidRequest", "UnknownCommand", "UnsupportedVersion")
+# InvalidRequest reasons a single body cannot show: `frames` is about the ZeroMQ frame count, `id_reused`
+# needs server state (retry cache); `schema` is covered by requests/invalid.
+NOT_BODY_REASONS = {"frames", "id_reused", "schema"}
+
+
+def _load_all() -> dict[str, dict[str, Any]]:
+    return {p.relative_to(EXAMPLES).as_posix(): json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted(EXAMPLES.rglob("*.json"))}
+
+
+VECTORS = _load_all()
+
+
+def _of(kind: str, verdict: str) -> dict[str, dict[str, Any]]:
+    return {name: doc for name, doc in VECTORS.items() if doc["kind"] == kind and doc["verdict"] == verdict}
+
+
+def test_there_are_vectors_in_every_directory() -> None:
+    for folder in ("requests/valid", "requests/invalid", "responses/valid", "responses/invalid", "frames"):
+        assert any(name.startswith(folder + "/") for name in VECTORS), folder
+
+
+@pytest.mark.parametrize("name", sorted(VECTORS))
+def test_vector_file_is_well_formed(name: str) -> None:
+    doc = VECTORS[name]
+    top = name.split("/")[0]
+    assert isinstance(doc.get("description"), str) and doc["description"].strip()
+    assert doc["kind"] == KIND_OF_DIR[top]
+    assert doc["verdict"] in ("valid", "invalid")
+    if top != "frames":
+        assert name.split("/")[1] == doc["verdict"], "requests/valid holds valid vectors, and so on"
+        assert "message" in doc
+    else:
+        base64.b64decode(doc["body_base64"], validate=True)
+        assert set(doc["limits"]) == {"max_message_bytes", "max_nesting_depth"}
+    expect = doc["expect"]
+    if doc["verdict"] == "valid":
+        assert expect == {}
+    elif doc["kind"] == "request":
+        assert expect["error_code"] in registry().error_codes
+        assert expect["paths"], "an invalid request names the violated path(s)"
+        assert set(expect["echo"]) == {"id", "command"}
+    elif doc["kind"] == "response":
+        assert expect["paths"]
+
+
+def test_cited_requirements_exist_in_the_spec() -> None:
+    index = requirements.load()
+    cited = {rid for doc in VECTORS.values() for rid in doc.get("requirements", [])}
+    assert cited, "some vectors cite the requirement they illustrate"
+    assert sorted(cited - set(index)) == []
+
+
+@pytest.mark.parametrize("name", sorted(n for n, d in VECTORS.items() if d["kind"] == "request"))
+def test_request_vector_gets_its_verdict(name: str) -> None:
+    doc, v = VECTORS[name], validator()
+    verdict = v.check_request(doc["message"])
+    if doc["verdict"] == "valid":
+        assert verdict.ok, verdict.message
+        assert v.check(doc["message"], "request")[1] == []
+        return
+    expect = doc["expect"]
+    assert verdict.error_code == expect["error_code"], verdict.message
+    if expect["error_code"] == "InvalidRequest":
+        assert verdict.reason == expect["reason"]
+    assert {"id": verdict.id, "command": verdict.command} == expect["echo"]
+    _, violations = v.check(doc["message"], "request")
+    assert sorted({x.path for x in violations}) == sorted(expect["paths"]), violations
+
+
+@pytest.mark.parametrize("name", sorted(n for n, d in VECTORS.items() if d["kind"] == "response"))
+def test_response_vector_gets_its_verdict(name: str) -> None:
+    doc = VECTORS[name]
+    violations = validator().check_response(doc["message"])
+    if doc["verdict"] == "valid":
+        assert violations == []
+    else:
+        assert sorted({x.path for x in violations}) == sorted(doc["expect"]["paths"]), violations
+
+
+@pytest.mark.parametrize("name", sorted(n for n, d in VECTORS.items() if d["kind"] == "frame"))
+def test_frame_vector_gets_its_verdict(name: str) -> None:
+    doc = VECTORS[name]
+    body = base64.b64decode(doc["body_base64"])
+    limits = doc["limits"]
+    try:
+        decode_body(body, max_bytes=limits["max_message_bytes"], max_depth=limits["max_nesting_depth"])
+    except FrameError as exc:
+        assert doc["verdict"] == "invalid", exc.message
+        assert (exc.code, exc.reason) == (doc["expect"]["error_code"], doc["expect"]["reason"])
+    else:
+        assert doc["verdict"] == "valid"
+
+
+# -- coverage, read from the registry --------------------------------------------------------------
+
+
+def test_every_command_has_a_valid_request_and_a_valid_success() -> None:
+    commands = set(registry().commands)
+    requested = {d["message"]["command"] for d in _of("request", "valid").values()}
+    answered = {d["message"]["command"] for d in _of("response", "valid").values()
+                if d["message"]["status"] == "success"}
+    assert sorted(commands - requested) == []
+    assert sorted(commands - answered) == []
+
+
+def test_every_command_has_invalid_request_vectors() -> None:
+    invalid = {d["message"].get("command") for d in _of("request", "invalid").values()
+               if d["expect"]["error_code"] == "InvalidRequest" and d["expect"]["paths"] != ["$.command"]}
+    assert sorted(set(registry().commands) - invalid) == []
+
+
+def test_every_error_code_has_a_valid_error_reply() -> None:
+    codes = {d["message"]["error"]["code"] for d in _of("response", "valid").values()
+             if d["message"]["status"] == "error"}
+    assert sorted(set(registry().error_codes) - codes) == []
+
+
+def test_every_request_level_error_code_has_an_invalid_request() -> None:
+    codes = {d["expect"]["error_code"] for d in _of("request", "invalid").values()}
+    assert set(REQUEST_ERROR_CODES) <= codes
+    assert codes <= set(registry().error_codes)
+
+
+def test_every_body_level_invalid_request_reason_has_a_frame_vector() -> None:
+    details = registry().document("error.json")["$defs"]["InvalidRequestDetails"]
+    reasons = set(details["properties"]["reason"]["enum"]) - NOT_BODY_REASONS
+    seen = {d["expect"]["reason"] for d in _of("frame", "invalid").values()}
+    assert sorted(reasons - seen) == []
+    assert any(d["expect"]["error_code"] == "PayloadTooLarge" for d in _of("frame", "invalid").values())
+
+
+def test_readme_describes_every_directory() -> None:
+    readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
+    for folder in ("requests/valid", "requests/invalid", "responses/valid", "responses/invalid", "frames"):
+        assert folder in readme

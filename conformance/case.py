@@ -25,7 +25,7 @@ import pkgutil
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -54,7 +54,7 @@ _ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9][a-z0-9._-]*$")
 _REQ_RE = re.compile(r"^[A-Z]{2,4}-\d+$")
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     PASSED = "PASSED"
     FAILED = "FAILED"
     TIMEOUT = "TIMEOUT"

@@ -1,0 +1,137 @@
+"""Cases for spec 9, concurrency and several clients (CON): serialization, conflicts, isolation,
+connection tracking. Concurrent requests are pipelined on DEALER sockets (all sent, then all read),
+which needs no threads and no sleeps.
+"""
+
+from __future__ import annotations
+
+from conformance.case import CaseFailed, case
+from conformance.cases._helpers import evaluate, ok, resume, snapshot, validate
+from conformance.context import CaseContext, CheckedClient
+from conformance.verifiers import expect_equal
+from stui_protocol.client import Exchange
+from stui_protocol.codec import decode_body, encode
+
+
+def _pipeline(ctx: CaseContext, sends: list[tuple[CheckedClient, dict]]) -> dict[str, Exchange]:
+    """Send every message before reading any reply; return the checked exchanges by request id."""
+    for client, message in sends:
+        ctx.transcript.record("request", message)
+        client.raw.send_frames([encode(message)])
+    out: dict[str, Exchange] = {}
+    for client, message in sends:
+        body = client.raw.receive()
+        reply = decode_body(body, max_bytes=len(body) + 1, max_depth=10_000, require_object=False)
+        ctx.transcript.record("reply", reply.message)
+        exchange = Exchange(message, [], reply=reply.message, reply_bytes=body, reply_has_float=reply.has_float)
+        rid = reply.message.get("id") if isinstance(reply.message, dict) else None
+        if rid not in {m["id"] for c, m in sends if c is client}:
+            raise CaseFailed("a reply to a request sent on this connection", rid, "CON-5")
+        out[rid] = exchange
+        ctx.check_reply(exchange, sent=next(m for c, m in sends if m["id"] == rid))
+    return out
+
+
+def _message(rid: str, command: str, params: dict) -> dict:
+    return {"id": rid, "version": "1.0", "command": command, "parameters": params}
+
+
+@case("concurrency.conflicting-snapshots", "of two snapshots with the same expected_revision one succeeds",
+      sends="two connections pipeline snapshot expected_revision 0 on one session", requirements=["CON-3", "SNP-4"])
+def conflicting(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    a, b = ctx.client("dealer"), ctx.client("dealer")
+    replies = _pipeline(ctx, [(a, _message("c-a", "session.snapshot", s.params(expected_revision=0))),
+                              (b, _message("c-b", "session.snapshot", s.params(expected_revision=0)))])
+    outcomes = sorted(r.reply["status"] if r.reply["status"] == "success" else r.reply["error"]["code"]
+                      for r in replies.values())
+    expect_equal(["RevisionConflict", "success"], outcomes, "CON-3", "outcomes of the two snapshots")
+    expect_equal(1, validate(ctx, s)["revision"], "CON-3", "revision")
+
+
+@case("concurrency.distinct-revisions", "concurrent unconditional snapshots get distinct revisions",
+      sends="four connections pipeline snapshot without expected_revision", requirements=["CON-3", "SNP-5"])
+def distinct_revisions(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    clients = [ctx.client("dealer") for _ in range(4)]
+    replies = _pipeline(ctx, [(c, _message(f"d-{i}", "session.snapshot", s.params())) for i, c in enumerate(clients)])
+    revisions = sorted(r.reply["result"]["revision"] for r in replies.values() if r.reply["status"] == "success")
+    expect_equal([1, 2, 3, 4], revisions, "CON-3", "revisions of four unconditional snapshots")
+
+
+@case("concurrency.order-on-one-connection", "requests pipelined on one connection keep their order",
+      sends="one DEALER pipelines 8 snapshots of one session", requirements=["CON-1"])
+def order(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    client = ctx.client("dealer")
+    replies = _pipeline(ctx, [(client, _message(f"o-{i}", "session.snapshot",
+                                                s.params(state={"preferences": {"i": i}}))) for i in range(1, 9)])
+    for i in range(1, 9):
+        expect_equal(i, replies[f"o-{i}"].reply["result"]["revision"], "CON-1", f"revision of request {i}")
+    expect_equal({"i": 8}, resume(ctx, s)["state"]["preferences"], "CON-1", "preferences after the last snapshot")
+
+
+@case("concurrency.two-clients-one-session", "changes on one connection are seen on another",
+      sends="A snapshots preferences, B resumes; B snapshots, A resumes", requirements=["CON-2"])
+def two_clients(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    a, b = ctx.client(), ctx.client()
+    snapshot(ctx, s, client=a, state={"preferences": {"by": "a"}})
+    expect_equal({"by": "a"}, resume(ctx, s, client=b)["state"]["preferences"], "CON-2", "B sees A's change")
+    snapshot(ctx, s, client=b, state={"inspector": {"by": "b"}})
+    state = resume(ctx, s, client=a)["state"]
+    expect_equal({"by": "b"}, state["inspector"], "CON-2", "A sees B's change")
+
+
+@case("concurrency.session-isolation", "two sessions on one connection and client_id do not share state",
+      sends="two sessions, same client_id and connection: different preferences; resume each",
+      requirements=["CON-4"])
+def isolation(ctx: CaseContext) -> None:
+    cid = ctx.client_id("shared")
+    a, b = ctx.new_session(client_id=cid), ctx.new_session(client_id=cid)
+    snapshot(ctx, a, state={"preferences": {"who": "a"}})
+    state_b = resume(ctx, b)["state"]
+    expect_equal({}, state_b["preferences"], "CON-4", "B's preferences after A's snapshot")
+    expect_equal(0, validate(ctx, b)["revision"], "CON-4", "B's revision")
+
+
+@case("concurrency.workspace-isolation", "same-named variables in two sessions are independent",
+      sends="x := 1 in session A, x := 2 in session B, read x in both", requirements=["CON-4"], needs=["evaluate"])
+def workspace_isolation(ctx: CaseContext) -> None:
+    a, b = ctx.new_session(), ctx.new_session()
+    evaluate(ctx, a, "x := 1")
+    evaluate(ctx, b, "x := 2")
+    expect_equal("1", evaluate(ctx, a, "x")["print_string"], "CON-4", "x in A")
+    expect_equal("2", evaluate(ctx, b, "x")["print_string"], "CON-4", "x in B")
+
+
+@case("concurrency.twenty-connections", "20 connections with their own sessions all get their own replies",
+      sends="20 DEALER connections create sessions, then pipeline validate + snapshot each", requirements=["CON-5"])
+def twenty(ctx: CaseContext) -> None:
+    pairs = []
+    for i in range(20):
+        client = ctx.client("dealer")
+        pairs.append((client, ctx.new_session(client=client, client_id=ctx.client_id(str(i)))))
+    sends = []
+    for i, (client, s) in enumerate(pairs):
+        sends.append((client, _message(f"v-{i}", "session.validate", s.params())))
+        sends.append((client, _message(f"s-{i}", "session.snapshot", s.params(state={"preferences": {"n": i}}))))
+    replies = _pipeline(ctx, sends)
+    for i, (_client, s) in enumerate(pairs):
+        for rid in (f"v-{i}", f"s-{i}"):
+            result = replies[rid].reply.get("result") or {}
+            expect_equal(s.session_id, result.get("session_id"), "CON-5", f"session of reply {rid}")
+    for i, (_client, s) in enumerate(pairs[:3]):
+        expect_equal({"n": i}, resume(ctx, s)["state"]["preferences"], "CON-5", f"preferences of session {i}")
+
+
+@case("concurrency.attached-clients", "attached_clients counts the connections that used the session",
+      sends="connections A and B validate; a third connection C validates", requirements=["CON-7"])
+def attached(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    # Relative counts: whether the creating connection counts is not what this case checks.
+    base = validate(ctx, s, client=ctx.client())["attached_clients"]
+    expect_equal(base + 1, validate(ctx, s, client=ctx.client())["attached_clients"], "CON-7", "with B")
+    expect_equal(base + 2, validate(ctx, s, "CON-7", client=ctx.client())["attached_clients"], "CON-7", "with C")
+    ok(ctx, "hello", {})
+

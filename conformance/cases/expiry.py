@@ -1,0 +1,159 @@
+"""Cases for spec 8, expiry and tombstones (EXP), and the per-command paths after expiry.
+
+These wait on the target's clock, so they need `expiry`: the run skips them when `idle_timeout_s`
+exceeds the expiry budget, and runs them in threads so their waits overlap. Waits are derived from
+the `expires_at` the target reported plus a margin, never from guesses about its cleanup period.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from conformance.case import NEED_EXPIRY, CaseFailed, CaseSkipped, case
+from conformance.cases._helpers import command_needs, command_params, ok, validate
+from conformance.context import CaseContext, Session
+from conformance.verifiers import expect_equal, expect_error, expect_success, expect_true
+from stui_protocol.codec import parse_rfc3339
+from stui_protocol.schemas import registry
+
+EXPIRY = [NEED_EXPIRY]
+MARGIN_S = 0.6  # past a deadline: covers timestamp truncation and a busy two-core machine
+
+
+def _wait_until(ctx: CaseContext, stamp: str, reply_timestamp: str, margin: float = MARGIN_S) -> None:
+    """Sleep until the target's clock has passed `stamp` by `margin`, measured against the target's own
+    reply timestamp (spec ENV: compute remaining time from the reply, not the local clock)."""
+    remaining = (parse_rfc3339(stamp) - parse_rfc3339(reply_timestamp)).total_seconds()
+    # Never wait longer than the announced timeouts allow: a deadline beyond them is itself a failure.
+    longest = max(float(ctx.limits.get("idle_timeout_s", 0)), float(ctx.limits.get("absolute_timeout_s", 0)))
+    if remaining > longest + 1:
+        raise CaseFailed(f"expires_at within {longest:g}s of {reply_timestamp}", stamp, "EXP-1")
+    time.sleep(max(0.0, remaining) + margin)
+
+
+def _expired_session(ctx: CaseContext) -> tuple[Session, str]:
+    ctx.require_expiry("idle_timeout_s")
+    s = ctx.new_session()
+    _wait_until(ctx, s.created["expires_at"], s.created["created_at"])
+    return s, s.created["expires_at"]
+
+
+def _register(command: str) -> None:
+    slug = command.replace("session.", "")
+
+    @case(f"expiry.{slug}-after-expiry", f"{command} after the idle timeout is SessionExpired",
+          sends=f"create, wait past expires_at, {command}", needs=[NEED_EXPIRY, *command_needs(command)],
+          requirements=["EXP-3", "LIF-2"])
+    def after_expiry(ctx: CaseContext) -> None:
+        s, deadline = _expired_session(ctx)
+        error = expect_error(ctx.call(command, command_params(command, s)), "SessionExpired", "EXP-3")
+        expect_equal(deadline, error["details"]["expired_at"], "EXP-3", "details.expired_at")
+
+
+for _command in [c.name for c in registry().commands.values() if c.session_scoped]:
+    _register(_command)
+
+
+@case("expiry.activity-extends", "a successful request moves expires_at; the session lives past the first deadline",
+      sends="create, validate at about half the idle timeout, validate after the first deadline",
+      requirements=["EXP-1", "EXP-4"], needs=EXPIRY)
+def activity_extends(ctx: CaseContext) -> None:
+    idle = ctx.require_expiry("idle_timeout_s")
+    s = ctx.new_session()
+    time.sleep(idle / 2)
+    exchange = ctx.call("session.validate", s.params())
+    result = expect_success(exchange, "session.validate", "EXP-1")
+    expect_true(result["expires_at"] > s.created["expires_at"], f"> {s.created['expires_at']}",
+                result["expires_at"], "EXP-1")
+    stamp = parse_rfc3339(exchange.reply["timestamp"])
+    expect_true(0 <= (parse_rfc3339(result["expires_at"]) - stamp).total_seconds() <= idle + 0.01,
+                f"within {idle:g}s of the reply", result["expires_at"], "EXP-1")
+    # Sleep to just past the create-time deadline, well before the refreshed one.
+    _wait_until(ctx, s.created["expires_at"], exchange.reply["timestamp"], margin=0.1)
+    validate(ctx, s, "EXP-4")
+
+
+@case("expiry.errors-do-not-extend", "error replies do not move the idle deadline",
+      sends="create; wrong-token and schema-invalid requests; wait past the create-time deadline; validate",
+      requirements=["EXP-2", "ERR-3"], needs=EXPIRY)
+def errors_do_not_extend(ctx: CaseContext) -> None:
+    ctx.require_expiry("idle_timeout_s")
+    s = ctx.new_session()
+    expect_error(ctx.call("session.validate", s.params(token="Z" * 43)), "InvalidToken", "EXP-2")
+    expect_error(ctx.call("session.snapshot", s.params(expected_revision=-1)), "InvalidRequest", "EXP-2")
+    ok(ctx, "hello", {})
+    _wait_until(ctx, s.created["expires_at"], s.created["created_at"])
+    expect_error(ctx.call("session.validate", s.params()), "SessionExpired", "EXP-2")
+
+
+@case("expiry.not-before-deadline", "a session is usable until its expires_at",
+      sends="create, wait until shortly before expires_at, validate", requirements=["EXP-4"], needs=EXPIRY)
+def not_before(ctx: CaseContext) -> None:
+    idle = ctx.require_expiry("idle_timeout_s")
+    s = ctx.new_session()
+    time.sleep(max(0.0, idle - 0.8))
+    validate(ctx, s, "EXP-4")
+
+
+@case("expiry.absolute-timeout", "a session in constant use expires at created_at + absolute_timeout_s",
+      sends="create, validate every idle/3 seconds until past the absolute deadline",
+      requirements=["EXP-1", "EXP-3"], needs=EXPIRY, budget_s=60)
+def absolute(ctx: CaseContext) -> None:
+    absolute_s = ctx.require_expiry("absolute_timeout_s", "idle_timeout_s")
+    idle = float(ctx.limits["idle_timeout_s"])
+    if absolute_s <= idle:
+        ctx.note("absolute_timeout_s <= idle_timeout_s: the idle case covers it")
+    s = ctx.new_session()
+    deadline = parse_rfc3339(s.created["created_at"]).timestamp() + float(ctx.limits["absolute_timeout_s"])
+    last = ""
+    while True:
+        exchange = ctx.call("session.validate", s.params())
+        now = parse_rfc3339(exchange.reply["timestamp"]).timestamp()
+        if exchange.reply["status"] == "error":
+            break
+        last = exchange.reply["result"]["expires_at"]
+        expect_true(parse_rfc3339(last).timestamp() <= deadline + 0.002, "expires_at <= the absolute deadline",
+                    last, "EXP-1")
+        if now > deadline + 2 * MARGIN_S:
+            break
+        time.sleep(min(idle / 3, max(0.05, deadline - now + MARGIN_S)))
+    error = expect_error(exchange, "SessionExpired", "EXP-3")
+    expect_equal(datetime.fromtimestamp(deadline, UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                 error["details"]["expired_at"][:19], "EXP-3", "expired_at (to the second)")
+
+
+@case("expiry.tombstone-then-purge", "expired and closed sessions answer their state, then SessionNotFound",
+      sends="create two; close one; let the other expire; wait past tombstone_retention_s; validate both",
+      requirements=["EXP-5", "LIF-4"], needs=EXPIRY, budget_s=60)
+def tombstones(ctx: CaseContext) -> None:
+    retention = ctx.require_expiry("tombstone_retention_s", "idle_timeout_s")
+    closing, expiring = ctx.new_session(), ctx.new_session()
+    ok(ctx, "session.close", closing.params())
+    expect_error(ctx.call("session.validate", closing.params()), "SessionClosed", "EXP-5")
+    _wait_until(ctx, expiring.created["expires_at"], expiring.created["created_at"])
+    expect_error(ctx.call("session.validate", expiring.params()), "SessionExpired", "EXP-5")
+    time.sleep(retention + MARGIN_S)
+    for s in (closing, expiring):
+        error = expect_error(ctx.call("session.validate", s.params()), "SessionNotFound", "EXP-5")
+        expect_equal({}, error.get("details", {}), "LIF-4", "details of a purged session")
+
+
+@case("expiry.closed-beats-expired", "a closed session past its deadline answers SessionClosed",
+      sends="create, close, wait past expires_at, validate", requirements=["LIF-3"], needs=EXPIRY)
+def closed_beats_expired(ctx: CaseContext) -> None:
+    idle = ctx.require_expiry("idle_timeout_s")
+    if float(ctx.limits.get("tombstone_retention_s", 0)) < idle + 1:
+        raise CaseSkipped("tombstone_retention_s is too short to see a closed session past its idle deadline")
+    s = ctx.new_session()
+    ok(ctx, "session.close", s.params())
+    _wait_until(ctx, s.created["expires_at"], s.created["created_at"], margin=0.3)
+    expect_error(ctx.call("session.validate", s.params()), "SessionClosed", "LIF-3")
+
+
+@case("expiry.wrong-token-on-expired", "a wrong token on an expired session is InvalidToken",
+      sends="create, wait past expires_at, validate with a wrong token", requirements=["SEC-3", "ERR-1"],
+      needs=EXPIRY)
+def wrong_token_expired(ctx: CaseContext) -> None:
+    s, _ = _expired_session(ctx)
+    expect_error(ctx.call("session.validate", s.params(token="Q" * 43)), "InvalidToken", "SEC-3")

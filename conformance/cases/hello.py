@@ -1,0 +1,52 @@
+"""Cases for spec 4.1 `hello` (HEL) and the limits it announces."""
+
+from __future__ import annotations
+
+from conformance.case import case
+from conformance.cases._helpers import ok, validate
+from conformance.context import CaseContext
+from conformance.verifiers import expect_equal, expect_error, expect_true
+
+
+@case("hello.success", "hello answers without a session",
+      sends="hello {} on a fresh connection", requirements=["HEL-1"])
+def hello_success(ctx: CaseContext) -> None:
+    result = ok(ctx, "hello", {}, "HEL-1")
+    expect_true("1.0" in result["protocol_versions"], '"1.0" in protocol_versions', result["protocol_versions"],
+                "HEL-1")
+
+
+@case("hello.rejects-parameters", "hello with a parameter is a schema error",
+      sends='hello {"verbose": true}', requirements=["ENV-2", "HEL-1"])
+def hello_rejects_parameters(ctx: CaseContext) -> None:
+    expect_error(ctx.call("hello", {"verbose": True}), "InvalidRequest", "ENV-2", reason="schema")
+
+
+@case("hello.same-on-every-connection", "hello's reply does not depend on the connection",
+      sends="hello on two connections (DEALER and REQ)", requirements=["HEL-2"])
+def hello_same(ctx: CaseContext) -> None:
+    first = ok(ctx, "hello", {}, "HEL-2", ctx.client("dealer"))
+    second = ok(ctx, "hello", {}, "HEL-2", ctx.client("req"))
+    expect_equal(first, second, "HEL-2", "hello result on another connection")
+
+
+@case("hello.touches-no-session", "hello does not change or refresh a session",
+      sends="session.create, session.validate, hello x3, session.validate", requirements=["HEL-2", "EXP-2"])
+def hello_touches_nothing(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    first = validate(ctx, s)
+    for _ in range(3):
+        ok(ctx, "hello", {})
+    second = validate(ctx, s)
+    # last_active_at of the second validate is the first validate's time: hello was not activity.
+    expect_true(second["last_active_at"] <= first["expires_at"], "last_active_at unchanged by hello",
+                second["last_active_at"], "HEL-2")
+    expect_equal(first["revision"], second["revision"], "HEL-2", "revision")
+
+
+@case("hello.server-identity", "hello names the implementation", level="SHOULD",
+      sends="hello {}", requirements=["HEL-3"])
+def hello_identity(ctx: CaseContext) -> None:
+    server = ok(ctx, "hello", {})["server"]
+    expect_true(server["name"].strip() != "" and server["version"].strip() != "", "non-blank name and version",
+                server, "HEL-3")

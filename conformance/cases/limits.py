@@ -1,0 +1,81 @@
+"""Cases for spec 11, limits (LIM), and the size rules of spec 1.2 (TRN-6, TRN-7)."""
+
+from __future__ import annotations
+
+from conformance.case import CaseFailed, CaseSkipped, case
+from conformance.cases._helpers import ok, validate
+from conformance.context import CaseContext
+from conformance.verifiers import expect_alive, expect_equal, expect_error, expect_null_echo, expect_success
+from stui_protocol.codec import encode
+
+MINIMUMS = {"max_message_bytes": 65536, "max_nesting_depth": 32, "idle_timeout_s": 1, "absolute_timeout_s": 1,
+            "tombstone_retention_s": 1, "retry_window_s": 1, "max_sessions_per_client": 1}
+
+
+def _padded_snapshot(ctx: CaseContext, params: dict, size: int) -> bytes:
+    """A valid snapshot request of exactly `size` bytes (padding inside a preferences string)."""
+    message = {"id": "pad", "version": "1.0", "command": "session.snapshot",
+               "parameters": {**params, "state": {"preferences": {"pad": ""}}}}
+    base = len(encode(message))
+    if size < base:
+        raise CaseSkipped("max_message_bytes is smaller than a snapshot request")
+    message["parameters"]["state"]["preferences"]["pad"] = "x" * (size - base)
+    body = encode(message)
+    assert len(body) == size
+    return body
+
+
+@case("limits.announced", "hello announces every limit as an integer no smaller than the minimum",
+      sends="hello", requirements=["LIM-1"])
+def announced(ctx: CaseContext) -> None:
+    limits = ok(ctx, "hello", {}, "LIM-1")["limits"]
+    for name, minimum in MINIMUMS.items():
+        value = limits.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise CaseFailed(f"{name} >= {minimum}", value, "LIM-1")
+
+
+@case("limits.stable", "the announced limits do not change while the target runs",
+      sends="hello on two connections, compared with the run's first hello", requirements=["LIM-3"])
+def stable(ctx: CaseContext) -> None:
+    for client in (ctx.client(), ctx.client()):
+        expect_equal(ctx.limits, ok(ctx, "hello", {}, client=client)["limits"], "LIM-3", "limits")
+
+
+@case("limits.payload-too-large", "max_message_bytes + 1 is PayloadTooLarge with the announced limit",
+      sends="a valid snapshot padded to max_message_bytes + 1 bytes",
+      requirements=["TRN-6", "LIM-2", "TRN-13", "TRN-14"])
+def too_large(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    limit = int(ctx.limits["max_message_bytes"])
+    exchange = ctx.default.send_frames([_padded_snapshot(ctx, s.params(), limit + 1)], request={"padded": limit + 1})
+    error = expect_error(exchange, "PayloadTooLarge", "TRN-6")
+    expect_equal(limit, error["details"]["max_message_bytes"], "TRN-6", "details.max_message_bytes")
+    expect_null_echo(exchange)
+    expect_alive(ctx, s)
+
+
+@case("limits.payload-exactly-at-limit", "a request of exactly max_message_bytes is processed",
+      sends="a valid snapshot padded to exactly max_message_bytes bytes", requirements=["TRN-7", "LIM-2"])
+def exactly(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    limit = int(ctx.limits["max_message_bytes"])
+    exchange = ctx.default.send_frames([_padded_snapshot(ctx, s.params(), limit)], request={"padded": limit})
+    expect_success(exchange, "session.snapshot", "TRN-7")
+    expect_equal(1, validate(ctx, s)["revision"], "TRN-7", "revision")
+
+
+@case("limits.sessions-per-client", "one more session than max_sessions_per_client is LimitExceeded",
+      sends="create max_sessions_per_client sessions, one more, close one, create again", requirements=["LIM-4"])
+def per_client(ctx: CaseContext) -> None:
+    limit = int(ctx.limits["max_sessions_per_client"])
+    if limit > 200:
+        raise CaseSkipped(f"max_sessions_per_client is {limit}; creating that many sessions is not worth it")
+    cid = ctx.client_id("limit")
+    made = [ctx.new_session(client_id=cid) for _ in range(limit)]
+    error = expect_error(ctx.call("session.create", {"client_id": cid}), "LimitExceeded", "LIM-4")
+    expect_equal({"limit": "max_sessions_per_client", "value": limit},
+                 {k: error["details"].get(k) for k in ("limit", "value")}, "LIM-4", "details")
+    ok(ctx, "session.create", {"client_id": ctx.client_id("other")}, "LIM-4")
+    ok(ctx, "session.close", made[0].params())
+    ok(ctx, "session.create", {"client_id": cid}, "LIM-4")

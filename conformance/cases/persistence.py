@@ -1,0 +1,149 @@
+"""Cases for spec 7, persistence (PER), and resume after a restart (RES-3, RES-5).
+
+Cases that restart the target need `restart` (the embedded server restarts by SIGKILL; a remote target
+needs --restart-command) and run last, alone. `persistence.resume-new-connection` needs no restart.
+"""
+
+from __future__ import annotations
+
+from conformance.case import NEED_RESTART, case
+from conformance.cases._helpers import evaluate, ok, resume, snapshot, validate
+from conformance.context import CaseContext
+from conformance.verifiers import expect_equal, expect_error, expect_state_equal, expect_true
+
+RESTART = [NEED_RESTART]
+
+
+@case("persistence.resume-new-connection", "a new connection resumes the same state",
+      sends="create, snapshot {inspector, preferences} on A; resume on a new connection B",
+      requirements=["CON-2", "RES-1"])
+def new_connection(ctx: CaseContext) -> None:
+    s = ctx.new_session(client=ctx.client())
+    snapshot(ctx, s, state={"inspector": {"i": [1, 2]}, "preferences": {"p": "x"}})
+    expected = resume(ctx, s)
+    got = resume(ctx, s, "CON-2", client=ctx.client())
+    expect_state_equal(expected["state"], got["state"], "CON-2")
+    expect_equal(expected["revision"], got["revision"], "CON-2", "revision")
+
+
+@case("persistence.state-after-restart", "state and revision survive a restart",
+      sends="create, snapshot x2, restart, resume on a new connection",
+      requirements=["PER-1", "PER-2", "RES-3", "PER-10", "PER-11"], needs=RESTART)
+def after_restart(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    snapshot(ctx, s, state={"inspector": {"ratio": 0.25, "n": None}})
+    snapshot(ctx, s, state={"preferences": {"theme": "dark"}})
+    before = resume(ctx, s)
+    untouched = ctx.new_session()
+    ctx.restart()
+    client = ctx.client()
+    got = resume(ctx, s, "PER-2", client=client)
+    expect_equal("durable", got["source"], "RES-3", "source")
+    if got["revision"] < 2:  # a fallback must say so (PER-10) before PER-2 fails it anyway
+        fallback = got.get("fallback") or {}
+        expect_equal(got["revision"], fallback.get("to_revision"), "PER-10", "fallback.to_revision")
+    expect_equal(2, got["revision"], "PER-2", "revision")
+    expect_state_equal(before["state"], got["state"], "PER-2")
+    expect_true("fallback" not in got, "no fallback", got.get("fallback"), "PER-11")
+    expect_equal("live", resume(ctx, s, client=client)["source"], "RES-3", "source of a second resume")
+    validate(ctx, untouched, "PER-1", client=client)
+
+
+@case("persistence.bindings-after-restart", "workspace bindings are usable after a restart",
+      sends="evaluate 'x := 20. s := ''ab''', snapshot, restart, evaluate 'x + 1', 's , ''c'''",
+      requirements=["PER-5", "RES-5"], needs=[NEED_RESTART, "evaluate"])
+def bindings(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    evaluate(ctx, s, "x := 20. s := 'ab'. big := 1152921504606846976 * 3")
+    snapshot(ctx, s)
+    ctx.restart()
+    client = ctx.client()
+    # No resume first: every command must load the session by itself (RES-5).
+    expect_equal("21", evaluate(ctx, s, "x + 1", "PER-5", client)["print_string"], "PER-5", "x + 1")
+    expect_equal("'abc'", evaluate(ctx, s, "s , 'c'", "PER-5", client)["print_string"], "PER-5", "s , 'c'")
+    expect_equal(str(1152921504606846976 * 3 - 1), evaluate(ctx, s, "big - 1", "PER-5", client)["print_string"],
+                 "PER-5", "big - 1")
+
+
+@case("persistence.unsnapshotted-changes-lost", "after a restart, resume returns the stored revision only",
+      sends="evaluate 'kept := 1', snapshot, evaluate 'lost := 2', restart, resume",
+      requirements=["PER-3"], needs=[NEED_RESTART, "evaluate"])
+def unsnapshotted(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    evaluate(ctx, s, "kept := 1")
+    snapshot(ctx, s)
+    evaluate(ctx, s, "lost := 2")
+    ctx.restart()
+    variables = resume(ctx, s, "PER-3", client=ctx.client())["state"]["workspace"]["variables"]
+    expect_equal(["kept"], sorted(variables), "PER-3", "workspace variables after restart")
+
+
+@case("persistence.objects-after-restart", "registered objects survive a restart; new ids are not reused",
+      sends="inspect '6 * 7', snapshot, restart, inspect {object_id}, inspect '1'",
+      requirements=["PER-6"], needs=[NEED_RESTART, "inspect"])
+def objects(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    first = ok(ctx, "inspect", s.params(expression="6 * 7"))
+    snapshot(ctx, s)
+    ctx.restart()
+    client = ctx.client()
+    expect_equal(first, ok(ctx, "inspect", s.params(object_id=first["object_id"]), "PER-6", client), "PER-6",
+                 "inspect by object_id after restart")
+    fresh = ok(ctx, "inspect", s.params(expression="1"), "PER-6", client)
+    expect_true(fresh["object_id"] != first["object_id"], "a new object_id", fresh["object_id"], "PER-6")
+
+
+@case("persistence.closed-after-restart", "a closed session stays closed after a restart",
+      sends="create, close, restart, validate", requirements=["PER-4", "LIF-1"], needs=RESTART)
+def closed(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    ok(ctx, "session.close", s.params())
+    ctx.restart()
+    expect_error(ctx.client().call("session.validate", s.params()), "SessionClosed", "PER-4")
+
+
+@case("persistence.revisions-continue", "revision numbers continue after a restart, never reused",
+      sends="snapshot x2, restart, snapshot, resume", requirements=["PER-7", "SNP-1"], needs=RESTART)
+def revisions_continue(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    snapshot(ctx, s)
+    snapshot(ctx, s)
+    ctx.restart()
+    client = ctx.client()
+    expect_equal(3, snapshot(ctx, s, "PER-7", client=client)["revision"], "PER-7", "revision after restart")
+    expect_equal(3, resume(ctx, s, client=client)["revision"], "PER-7", "resumed revision")
+
+
+@case("persistence.tracking-reset", "a restart resets connection tracking",
+      sends="use a session on two connections, restart, validate on a third", requirements=["CON-9"],
+      needs=RESTART)
+def tracking_reset(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    validate(ctx, s, client=ctx.client())
+    validate(ctx, s, client=ctx.client())
+    ctx.restart()
+    expect_equal(1, validate(ctx, s, "CON-9", client=ctx.client())["attached_clients"], "CON-9", "attached_clients")
+
+
+@case("persistence.expiry-across-restart", "a restart does not bring an expiry deadline forward",
+      sends="create, validate, restart, validate", requirements=["EXP-4"], needs=RESTART)
+def expiry_across_restart(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    before = validate(ctx, s)
+    ctx.restart()
+    after = validate(ctx, s, "EXP-4", client=ctx.client())
+    expect_true(after["expires_at"] >= before["expires_at"], f">= {before['expires_at']}", after["expires_at"],
+                "EXP-4")
+
+
+@case("persistence.live-changes-kept", "live changes of an active session are kept while other sessions work",
+      sends="evaluate 'keep := 1' (no snapshot), 30 other sessions each snapshot, resume the first",
+      requirements=["PER-13", "RES-2"], needs=["evaluate"])
+def live_changes_kept(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    evaluate(ctx, s, "keep := 1")
+    for i in range(30):
+        other = ctx.new_session(client_id=ctx.client_id(f"other-{i}"))
+        snapshot(ctx, other, state={"preferences": {"i": i}})
+    variables = resume(ctx, s, "PER-13")["state"]["workspace"]["variables"]
+    expect_equal({"class": "SmallInteger", "print_string": "1"}, variables.get("keep"), "PER-13", "workspace keep")

@@ -1,0 +1,151 @@
+"""The generated and stateful conformance cases, registered in the core's case registry.
+
+- `generated.valid-requests`: schema-valid requests of every served command (from the bundled
+  schemas) are answered with success or an error the spec allows at that point - never a P2-P5 error.
+- `generated.invalid-requests`: schema-violating mutations get exactly the error the spec demands
+  (InvalidRequest/schema, UnknownCommand, UnsupportedVersion), and the target keeps serving.
+- `stateful.sessions` / `stateful.restarts`: the rule-based machine over several clients, checked
+  against the model; the second adds target restarts.
+
+Budgets derive from `--examples` (default 50) and are kept small enough for the default run to stay
+well under a minute against the embedded reference server. `--seed` makes every draw reproducible.
+
+This module must never predict replies itself: the strategies, the model and the context do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+from hypothesis import strategies as st
+
+from conformance.case import NEED_EXCLUSIVE, NEED_RESTART, CaseFailed, case
+from conformance.context import CaseContext, CheckedClient, Session
+from conformance.generated import differential
+from conformance.generated.stateful import Budget, run_machine
+from conformance.generated.strategies import commands, invalid_requests, valid_requests
+from conformance.verifiers import expect_alive, expect_error, expect_true
+
+# Errors a schema-valid request may get on a live session (step P7 and the lifecycle after a close).
+_LIVE_SESSION_ERRORS = {"RevisionConflict", "EvaluationError", "ObjectNotFound", "SessionClosed"}
+
+
+def _settings(ctx: CaseContext, examples: int) -> settings:
+    return settings(
+        max_examples=max(1, examples), deadline=None, database=None, verbosity=Verbosity.quiet,
+        suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+    )
+
+
+def _per_command(ctx: CaseContext) -> int:
+    return max(2, ctx.options.examples // 8)
+
+
+@case("generated.valid-requests", "schema-valid requests of every command are served or get an allowed error",
+      sends="requests generated from each served command's bundled schema, with random and with live sessions",
+      requirements=["ENV-1", "ENV-2", "ERR-1", "ERR-2", "SEC-2"], tags=["generated", "hypothesis"], budget_s=60)
+def valid_requests_case(ctx: CaseContext) -> None:
+    client = ctx.client()
+    for command in commands(ctx.registry, ctx.capabilities):
+        scoped = ctx.registry.commands[command].session_scoped
+        _check_valid(ctx, client, command, ctx.new_session() if scoped else None)
+    expect_alive(ctx)
+
+
+def _check_valid(ctx: CaseContext, client: CheckedClient, command: str, session: Session | None) -> None:
+    used: list[str] = []
+
+    @seed(ctx.options.seed)
+    @_settings(ctx, _per_command(ctx))
+    @given(live=st.booleans() if session else st.just(False), data=st.data())
+    def check(live: bool, data: st.DataObject) -> None:
+        pair = (session.session_id, session.token) if live and session else None
+        message = data.draw(valid_requests(command, pair, check=ctx.validator))
+        if pair is not None:
+            # Ids repeat across examples; on one live session a repeat is a retry or an id reuse (RTY-3),
+            # not what this case checks. A unique prefix keeps the id within 1..128 characters.
+            used.append(message["id"])
+            message = {**message, "id": f"{len(used)}~{message['id']}"[:128]}
+        reply = client.send(message).reply  # schema, echo and allowed-code checks: the context's
+        code = reply["error"]["code"] if reply["status"] == "error" else None
+        if command == "hello":
+            allowed: set[str | None] = {None}
+        elif command == "session.create":
+            allowed = {None, "LimitExceeded"}
+        elif live:
+            allowed = {None} | _LIVE_SESSION_ERRORS
+        else:
+            allowed = {"SessionNotFound"}  # a generated session id was never issued
+        expect_true(code in allowed, sorted(str(a or "success") for a in allowed), code or "success",
+                    "ERR-1", f"{command}: a schema-valid request got {code or 'success'}")
+
+    check()
+
+
+@case("generated.invalid-requests", "schema-violating requests get the demanded error and the target keeps serving",
+      sends="mutations of valid requests: dropped/unknown/ill-typed members, 1.0 for integers, null for optional"
+            " members, wrong versions, near-miss command names",
+      requirements=["ENV-1", "ENV-2", "VER-1", "VER-3", "VER-6", "CMP-1", "CMP-4", "CMP-6", "ENV-5", "ENV-6"],
+      tags=["generated", "hypothesis", "robustness"], budget_s=60)
+def invalid_requests_case(ctx: CaseContext) -> None:
+    session = ctx.new_session()
+    client = ctx.client()
+    for command in commands(ctx.registry, ctx.capabilities):
+        scoped = ctx.registry.commands[command].session_scoped
+        _check_invalid(ctx, client, command, (session.session_id, session.token) if scoped else None)
+    # The target still serves, and nothing above changed the session (ERR-3).
+    expect_alive(ctx, session, revision=0)
+
+
+def _check_invalid(ctx: CaseContext, client: CheckedClient, command: str, pair: tuple[str, str] | None) -> None:
+    @seed(ctx.options.seed)
+    @_settings(ctx, _per_command(ctx))
+    @given(invalid_requests(command, pair, check=ctx.validator))
+    def check(bad: Any) -> None:
+        exchange = client.send(bad.message)  # echo rules (ENV-5, ENV-6) are checked by the context
+        expect_error(exchange, bad.expected_code, bad.requirement, reason=bad.expected_reason)
+
+    check()
+
+
+def _budget(ctx: CaseContext, restarts: bool) -> Budget:
+    examples = ctx.options.examples
+    if restarts:
+        return Budget(examples=max(2, examples // 12), steps=12, restarts=True)
+    return Budget(examples=max(3, examples // 2), steps=15, restarts=False)
+
+
+_STATEFUL_REQUIREMENTS = [
+    "CRE-1", "CRE-2", "RES-1", "RES-2", "RES-4", "VAL-1", "VAL-3", "SNP-1", "SNP-2", "SNP-4", "SNP-5", "SNP-6",
+    "CLS-1", "CLS-2", "EVL-1", "EVL-2", "EVL-3", "INS-1", "INS-2", "INS-3", "INS-4", "LIF-1", "LIF-2", "SEC-2",
+    "SEC-3", "SEC-4", "SEC-7", "CON-2", "CON-4", "RTY-1", "RTY-2", "RTY-3", "RTY-5", "ERR-1", "ERR-3",
+]
+
+
+def _run_stateful(ctx: CaseContext, restarts: bool) -> None:
+    budget = _budget(ctx, restarts)
+    recorder = differential.Recorder() if differential.enabled(ctx) else None
+    try:
+        run_machine(ctx, budget, recorder)
+    except CaseFailed:
+        raise
+    if recorder is not None:
+        differential.compare(ctx, recorder)
+
+
+@case("stateful.sessions", "random multi-client session sequences behave as the protocol model predicts",
+      sends="create/resume/validate/snapshot (with stale expected_revision)/close/evaluate/inspect, wrong tokens,"
+            " unknown ids, retries with repeated ids, over 3 connections",
+      requirements=_STATEFUL_REQUIREMENTS, tags=["stateful", "hypothesis", "model"], budget_s=120)
+def stateful_sessions(ctx: CaseContext) -> None:
+    _run_stateful(ctx, restarts=False)
+
+
+@case("stateful.restarts", "session sequences with a target restart keep durable state, revisions and retries",
+      sends="the stateful sequences with one target restart (SIGKILL) in between",
+      requirements=["PER-1", "PER-2", "PER-3", "PER-4", "PER-5", "PER-7", "RES-3", "RES-5", "RTY-6"],
+      tags=["stateful", "hypothesis", "model", "persistence"], needs=[NEED_RESTART, NEED_EXCLUSIVE], budget_s=180)
+def stateful_restarts(ctx: CaseContext) -> None:
+    _run_stateful(ctx, restarts=True)

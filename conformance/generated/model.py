@@ -1,0 +1,614 @@
+"""A pure model of a v1 server, as the spec fixes it: what a correct target must answer next.
+
+Theory of operation:
+1. The model sees the same requests as the target, in order, and after each one the target's reply.
+   `observe(request, reply, now)` returns the problems (reply vs. what the spec allows) and then moves
+   the model to the state the reply implies. Where the spec leaves a choice (a session that may or may
+   not have expired yet at a timing boundary, a retry-cache entry at the edge of its window, `source`
+   after a restart), the model accepts every allowed reply and follows the one observed.
+2. Lifecycle decisions come from `stui_protocol.lifecycle` (the transition table and STATE_ERRORS);
+   the model never restates them. Everything else follows docs/architecture.md "Protocol decisions":
+   error precedence, revisions, retries keyed by (session_id, id) and (client_id, id), client-owned
+   `inspector`/`preferences`, server-owned workspace bindings, restart to the durable state.
+3. Evaluate is predicted only for the small subset the generators write (integer and string
+   literals, variables, `+ - * ,` left to right, `name := expr`, statements separated by `.`); code
+   outside it makes the model accept any success or EvaluationError and forget what it assigned.
+
+This module must never do I/O, never read a clock (time is passed in) and never depend on the
+reference server: it is the suite's independent opinion of what the spec says.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from stui_protocol.lifecycle import STATE_ERRORS, Event, State, next_state
+from stui_protocol.validation import MessageValidator, validator
+
+Json = Any
+
+# How far local timing may be off the server's when judging expiry and the retry window: the model
+# measures at send/receive time, the server at processing time, over a noisy machine.
+TIMING_SLACK_S = 1.5
+SMALL_INTEGER_MIN = -(2**60)
+SMALL_INTEGER_MAX = 2**60 - 1
+
+
+class _Unknown:
+    """A workspace binding the model cannot predict (assigned by code outside the subset)."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
+
+
+@dataclass(frozen=True)
+class Binding:
+    cls: str
+    print_string: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"class": self.cls, "print_string": self.print_string}
+
+
+# -- the evaluate subset ------------------------------------------------------------------------------
+
+
+class SubsetError(Exception):
+    """The code is inside the subset and must fail with EvaluationError (e.g. an undefined variable)."""
+
+
+class OutsideSubset(Exception):
+    """The code is not in the subset the model predicts."""
+
+
+_TOKEN = re.compile(r"\s*(?:(?P<int>\d+)|(?P<name>[A-Za-z][A-Za-z0-9_]*)|(?P<str>'(?:[^']|'')*')|(?P<op>:=|[-+*,.()]))")
+
+
+def _tokens(code: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(code):
+        if code[pos:].strip() == "":
+            break
+        match = _TOKEN.match(code, pos)
+        if not match:
+            raise OutsideSubset(code[pos:pos + 10])
+        kind = match.lastgroup or ""
+        out.append((kind, match.group(kind)))
+        pos = match.end()
+    return out
+
+
+def _value(value: int | str) -> Binding:
+    if isinstance(value, int):
+        if SMALL_INTEGER_MIN <= value <= SMALL_INTEGER_MAX:
+            return Binding("SmallInteger", str(value))
+        return Binding("LargePositiveInteger" if value > 0 else "LargeNegativeInteger", str(value))
+    cls = "ByteString" if not value or max(value) <= "\xff" else "WideString"
+    return Binding(cls, "'" + value.replace("'", "''") + "'")
+
+
+def evaluate_subset(code: str, variables: dict[str, Any]) -> tuple[Binding, dict[str, Binding]]:
+    """(value, assignments) for code in the generators' subset; SubsetError when the spec demands an
+    EvaluationError; OutsideSubset when the model does not predict this code. `variables` maps names
+    to raw Python values (int or str) or UNKNOWN."""
+    tokens = _tokens(code)
+    env: dict[str, Any] = dict(variables)
+    assigned: dict[str, Any] = {}
+    pos = 0
+
+    def peek() -> tuple[str, str] | None:
+        return tokens[pos] if pos < len(tokens) else None
+
+    def primary() -> Any:
+        nonlocal pos
+        tok = peek()
+        if tok is None:
+            raise OutsideSubset("missing operand")
+        kind, text = tok
+        pos += 1
+        if kind == "int":
+            return int(text)
+        if kind == "str":
+            return text[1:-1].replace("''", "'")
+        if kind == "op" and text == "-":
+            nxt = peek()
+            if nxt is None or nxt[0] != "int":
+                raise OutsideSubset("minus")
+            pos += 1
+            return -int(nxt[1])
+        if kind == "name":
+            if text in ("self", "super", "thisContext", "nil", "true", "false"):
+                raise OutsideSubset(text)
+            if text not in env:
+                raise SubsetError(f"undefined variable {text}")
+            if env[text] is UNKNOWN:
+                raise OutsideSubset(f"unpredictable variable {text}")
+            return env[text]
+        if kind == "op" and text == "(":
+            value = expression()
+            closing = peek()
+            if closing != ("op", ")"):
+                raise OutsideSubset("parenthesis")
+            pos += 1
+            return value
+        raise OutsideSubset(text)
+
+    def expression() -> Any:
+        nonlocal pos
+        left = primary()
+        while (tok := peek()) is not None and tok[0] == "op" and tok[1] in "+-*,":
+            pos += 1
+            right = primary()
+            op = tok[1]
+            if op == ",":
+                if not (isinstance(left, str) and isinstance(right, str)):
+                    raise SubsetError("`,` needs two strings")
+                left = left + right
+            else:
+                if not (isinstance(left, int) and isinstance(right, int)):
+                    raise SubsetError(f"`{op}` needs two integers")
+                left = {"+": left + right, "-": left - right, "*": left * right}[op]
+                if abs(left) > 10**30:
+                    raise OutsideSubset("large integers")
+        return left
+
+    value: Any = None
+    while True:
+        names: list[str] = []
+        while pos + 1 < len(tokens) and tokens[pos][0] == "name" and tokens[pos + 1] == ("op", ":="):
+            names.append(tokens[pos][1])
+            pos += 2
+        value = expression()
+        for name in names:
+            env[name] = value
+            assigned[name] = value
+        tok = peek()
+        if tok is None:
+            break
+        if tok != ("op", "."):
+            raise OutsideSubset(tok[1])
+        pos += 1
+        if peek() is None:
+            break  # a trailing period ends the last statement
+    return _value(value), {name: _value(v) for name, v in assigned.items()}
+
+
+def assigned_names(code: str) -> set[str]:
+    """Names a code may assign, for code the model cannot predict (over-approximation)."""
+    return set(re.findall(r"([A-Za-z][A-Za-z0-9_]*)\s*:=", code))
+
+
+# -- sessions ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Durable:
+    """What the target has made durable for a session (create, each snapshot)."""
+
+    revision: int = 0
+    variables: dict[str, Any] = field(default_factory=dict)
+    objects: dict[str, Binding] = field(default_factory=dict)
+    inspector: Json = field(default_factory=dict)
+    preferences: Json = field(default_factory=dict)
+
+
+@dataclass
+class ModelSession:
+    number: int  # 1-based, in create order: `$session:N` / `$token:N` in sequences
+    session_id: str
+    token: str
+    client_id: str
+    created_at: float
+    state: State = State.ACTIVE
+    revision: int = 0
+    # name -> raw value (int | str) or UNKNOWN; raw values so the subset evaluator can compute with them
+    variables: dict[str, Any] = field(default_factory=dict)
+    objects: dict[str, Binding] = field(default_factory=dict)
+    objects_certain: bool = True
+    inspector: Json = field(default_factory=dict)
+    preferences: Json = field(default_factory=dict)
+    durable: Durable = field(default_factory=Durable)
+    last_success: float = 0.0
+    ended_at: float | None = None
+    restarted: bool = False  # a restart happened since the last resume: `source` may be "durable"
+
+    def save_durable(self) -> None:
+        self.durable = Durable(self.revision, dict(self.variables), dict(self.objects),
+                               copy.deepcopy(self.inspector), copy.deepcopy(self.preferences))
+
+    def restore_durable(self) -> None:
+        d = self.durable
+        self.revision, self.variables, self.objects = d.revision, dict(d.variables), dict(d.objects)
+        self.inspector, self.preferences = copy.deepcopy(d.inspector), copy.deepcopy(d.preferences)
+
+
+@dataclass
+class CacheEntry:
+    command: str
+    fingerprint: str
+    reply: Json
+    stored_at: float
+    durable: bool
+
+
+def _fingerprint(command: str, parameters: dict[str, Any]) -> str:
+    # A retry repeats command and parameters; the token was checked before the cache is consulted.
+    relevant = {k: v for k, v in parameters.items() if k != "token"}
+    return json.dumps([command, relevant], sort_keys=True, separators=(",", ":"))
+
+
+def _raw(binding: Binding) -> Any:
+    if binding.cls in ("SmallInteger", "LargePositiveInteger", "LargeNegativeInteger"):
+        return int(binding.print_string)
+    if binding.cls in ("ByteString", "WideString"):
+        return binding.print_string[1:-1].replace("''", "'")
+    return UNKNOWN
+
+
+@dataclass
+class Outcome:
+    """What one observation found: problems (empty when the reply is allowed) and, for a create that
+    made a new session, its number."""
+
+    problems: list[str] = field(default_factory=list)
+    new_session: int | None = None
+
+
+class ProtocolModel:
+    """The model of one target, for the sessions created through it since the model was made."""
+
+    def __init__(self, limits: dict[str, Any], capabilities: frozenset[str] | set[str] = frozenset(),
+                 check: MessageValidator | None = None) -> None:
+        self.limits = dict(limits)
+        self.capabilities = frozenset(capabilities)
+        self.validator = check or validator()
+        self.sessions: list[ModelSession] = []
+        self.by_id: dict[str, ModelSession] = {}
+        self.cache: dict[tuple[str, str], CacheEntry] = {}  # (session_id, request id)
+        self.create_cache: dict[tuple[str, str], CacheEntry] = {}  # (client_id, request id)
+
+    # -- limits -----------------------------------------------------------------------------------------
+
+    def _limit(self, name: str, default: float) -> float:
+        value = self.limits.get(name)
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else default
+
+    def _expiry(self, s: ModelSession, now: float) -> tuple[bool, bool]:
+        """(may have expired, must have expired) for an active session at `now`."""
+        deadline = min(s.last_success + self._limit("idle_timeout_s", 1e18),
+                       s.created_at + self._limit("absolute_timeout_s", 1e18))
+        return now >= deadline - TIMING_SLACK_S, now >= deadline + TIMING_SLACK_S
+
+    def _purge(self, s: ModelSession, now: float) -> tuple[bool, bool]:
+        """(may be purged, must be purged) for a closed or expired session."""
+        retention = self._limit("tombstone_retention_s", 1e18)
+        if s.state is State.ACTIVE:
+            may_expire, _ = self._expiry(s, now)
+            if not may_expire:
+                return False, False
+            deadline = min(s.last_success + self._limit("idle_timeout_s", 1e18),
+                           s.created_at + self._limit("absolute_timeout_s", 1e18))
+            return now >= deadline + retention - TIMING_SLACK_S, False
+        ended = s.ended_at if s.ended_at is not None else now
+        return now >= ended + retention - TIMING_SLACK_S, now >= ended + retention + TIMING_SLACK_S
+
+    def live_sessions_of(self, client_id: str, now: float) -> tuple[int, int]:
+        """(certainly live, possibly live) sessions of a client, for the per-client limit."""
+        certain = possible = 0
+        for s in self.sessions:
+            if s.client_id != client_id or s.state is not State.ACTIVE:
+                continue
+            may, must = self._expiry(s, now)
+            possible += not must
+            certain += not may
+        return certain, possible
+
+    # -- the entry points ---------------------------------------------------------------------------------
+
+    def restart(self) -> None:
+        """The target restarted: live state falls back to the last durable state; memory-only retry
+        entries are gone (snapshot/close replies survive only with `retry.durable`)."""
+        for s in self.sessions:
+            s.restore_durable()
+            s.restarted = True
+        durable_retries = "retry.durable" in self.capabilities
+        self.cache = {k: e for k, e in self.cache.items() if e.durable and durable_retries}
+        self.create_cache.clear()
+
+    def session(self, number: int) -> ModelSession:
+        return self.sessions[number - 1]
+
+    def observe(self, request: Json, reply: Json, now: float) -> Outcome:
+        """Check `reply` against what the spec allows for `request` now, then follow it."""
+        out = Outcome()
+        verdict = self.validator.check_request(request)
+        if not verdict.ok:
+            self._expect_code(out, reply, {verdict.error_code or "InvalidRequest"})
+            return out
+        command = request["command"]
+        params = request["parameters"]
+        info = self.validator.registry.commands[command]
+        if info.capability and info.capability not in self.capabilities:
+            self._expect_code(out, reply, {"UnknownCommand"})
+            return out
+        if command == "hello":
+            self._expect_code(out, reply, {None})
+        elif command == "session.create":
+            self._create(out, request, reply, now)
+        else:
+            self._session_scoped(out, request, reply, now)
+        del params
+        return out
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _code(reply: Json) -> str | None:
+        if isinstance(reply, dict) and reply.get("status") == "error" and isinstance(reply.get("error"), dict):
+            return reply["error"].get("code")
+        return None
+
+    def _expect_code(self, out: Outcome, reply: Json, allowed: set[str | None]) -> bool:
+        code = self._code(reply)
+        if code not in allowed:
+            shown = sorted("success" if c is None else c for c in allowed)
+            out.problems.append(f"expected {' or '.join(shown)}, got {code or 'success'}")
+            return False
+        return True
+
+    @staticmethod
+    def _result(reply: Json) -> dict[str, Any]:
+        result = reply.get("result") if isinstance(reply, dict) else None
+        return result if isinstance(result, dict) else {}
+
+    def _same(self, out: Outcome, what: str, expected: Json, actual: Json) -> None:
+        if expected != actual:
+            out.problems.append(f"{what}: expected {json.dumps(expected)[:200]}, got {json.dumps(actual)[:200]}")
+
+    # -- create ----------------------------------------------------------------------------------------------
+
+    def _create(self, out: Outcome, request: Json, reply: Json, now: float) -> None:
+        client_id = request["parameters"]["client_id"]
+        fp = _fingerprint("session.create", request["parameters"])
+        key = (client_id, request["id"])
+        entry = self.create_cache.get(key)
+        window = self._limit("retry_window_s", 1e18)
+        if entry is not None and now - entry.stored_at < window + TIMING_SLACK_S:
+            fresh_allowed = now - entry.stored_at > window - TIMING_SLACK_S
+            if entry.fingerprint == fp:
+                if reply == entry.reply:
+                    return
+                if not fresh_allowed:
+                    out.problems.append("a retried session.create must get the original reply verbatim (RTY)")
+                    return
+            elif not fresh_allowed:
+                if self._expect_code(out, reply, {"InvalidRequest"}):
+                    details = reply["error"].get("details", {})
+                    self._same(out, "error.details.reason (id reused)", "id_reused", details.get("reason"))
+                return
+        certain, possible = self.live_sessions_of(client_id, now)
+        limit = self._limit("max_sessions_per_client", 1e18)
+        allowed: set[str | None] = set()
+        if certain < limit:
+            allowed.add(None)
+        if possible >= limit:
+            allowed.add("LimitExceeded")
+        if not self._expect_code(out, reply, allowed) or self._code(reply) is not None:
+            return
+        result = self._result(reply)
+        self._same(out, "result.revision", 0, result.get("revision"))
+        if result.get("session_id") in self.by_id:
+            out.problems.append("session.create returned the id of an existing session")
+            return
+        s = ModelSession(len(self.sessions) + 1, result["session_id"], result["token"], client_id, now,
+                         last_success=now)
+        s.state = next_state(None, Event.CREATE)
+        s.save_durable()
+        self.sessions.append(s)
+        self.by_id[s.session_id] = s
+        self.create_cache[key] = CacheEntry("session.create", fp, reply, now, durable=False)
+        out.new_session = s.number
+
+    # -- session-scoped -----------------------------------------------------------------------------------------
+
+    def _session_scoped(self, out: Outcome, request: Json, reply: Json, now: float) -> None:
+        command, params = request["command"], request["parameters"]
+        s = self.by_id.get(params["session_id"])
+        if s is None:
+            self._expect_code(out, reply, {"SessionNotFound"})
+            return
+        may_purge, must_purge = self._purge(s, now)
+        code = self._code(reply)
+        if must_purge or (may_purge and code == "SessionNotFound"):
+            if self._expect_code(out, reply, {"SessionNotFound"}):
+                self._forget(s)
+            return
+        if params["token"] != s.token:
+            self._expect_code(out, reply, {"InvalidToken"})
+            return
+        # Retry cache: after authentication, before the lifecycle checks.
+        key = (s.session_id, request["id"])
+        entry = self.cache.get(key)
+        window = self._limit("retry_window_s", 1e18)
+        fp = _fingerprint(command, params)
+        if entry is not None and now - entry.stored_at < window + TIMING_SLACK_S:
+            fresh_allowed = now - entry.stored_at > window - TIMING_SLACK_S
+            if entry.fingerprint == fp:
+                if reply == entry.reply:
+                    return
+                # Whether a lifecycle error reply is cached is not observable otherwise: accept a fresh one.
+                if self._code(entry.reply) in ("SessionClosed", "SessionExpired") and code == self._code(entry.reply):
+                    return
+                if not fresh_allowed:
+                    out.problems.append(
+                        f"a retried {command} (same id, same parameters) must get the original reply verbatim"
+                        f" without executing again (RTY); got {self._code(reply) or 'a different success'}")
+                    return
+            elif not fresh_allowed:
+                if self._expect_code(out, reply, {"InvalidRequest"}):
+                    details = reply["error"].get("details", {})
+                    self._same(out, "error.details.reason (id reused)", "id_reused", details.get("reason"))
+                return
+        # Lifecycle.
+        if s.state is State.ACTIVE:
+            may_expire, must_expire = self._expiry(s, now)
+            if must_expire or (may_expire and code == "SessionExpired"):
+                s.state, s.ended_at = next_state(s.state, Event.IDLE_TIMEOUT), now
+        state_error = STATE_ERRORS[s.state]
+        if state_error is not None:
+            if self._expect_code(out, reply, {state_error}):
+                self._remember(key, command, fp, reply, now, durable=False)
+            return
+        handler = {
+            "session.resume": self._resume, "session.validate": self._validate,
+            "session.snapshot": self._snapshot, "session.close": self._close,
+            "evaluate": self._evaluate, "inspect": self._inspect,
+        }[command]
+        handler(out, s, params, reply, now)
+        if not out.problems:
+            if self._code(reply) is None:
+                s.last_success = now
+            durable = command in ("session.snapshot", "session.close") and self._code(reply) is None
+            self._remember(key, command, fp, reply, now, durable=durable)
+
+    def _remember(self, key: tuple[str, str], command: str, fp: str, reply: Json, now: float, durable: bool) -> None:
+        self.cache[key] = CacheEntry(command, fp, reply, now, durable)
+
+    def _forget(self, s: ModelSession) -> None:
+        s.state = State.PURGED
+        self.by_id.pop(s.session_id, None)
+        self.cache = {k: e for k, e in self.cache.items() if k[0] != s.session_id}
+
+    # -- commands ------------------------------------------------------------------------------------------------
+
+    def _resume(self, out: Outcome, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
+        if not self._expect_code(out, reply, {None}):
+            return
+        result = self._result(reply)
+        self._same(out, "result.session_id", s.session_id, result.get("session_id"))
+        self._same(out, "result.revision", s.revision, result.get("revision"))
+        allowed_sources = {"live", "durable"} if s.restarted else {"live"}
+        if result.get("source") not in allowed_sources:
+            wanted = " or ".join(sorted(allowed_sources))
+            out.problems.append(f"result.source: expected {wanted}, got {result.get('source')!r}")
+        if "fallback" in result:
+            out.problems.append("result.fallback present although no revision was lost")
+        state = result.get("state") if isinstance(result.get("state"), dict) else {}
+        self._same(out, "state.inspector", s.inspector, state.get("inspector"))
+        self._same(out, "state.preferences", s.preferences, state.get("preferences"))
+        got_vars = (state.get("workspace") or {}).get("variables") or {}
+        for name, value in s.variables.items():
+            if value is UNKNOWN:
+                continue
+            self._same(out, f"state.workspace.variables.{name}", _value(value).as_json(), got_vars.get(name))
+        extra = sorted(set(got_vars) - set(s.variables))
+        if extra:
+            out.problems.append(f"state.workspace.variables holds names never bound in this session: {extra}")
+        got_objects = state.get("objects") or {}
+        if s.objects_certain:
+            self._same(out, "state.objects", {k: v.as_json() for k, v in s.objects.items()}, got_objects)
+        # The reply is now the truth for what was unknown.
+        for name, value in s.variables.items():
+            if value is UNKNOWN and name in got_vars:
+                got = got_vars[name]
+                s.variables[name] = _raw(Binding(got.get("class", ""), got.get("print_string", "")))
+        for name in [n for n, v in s.variables.items() if v is UNKNOWN and n not in got_vars]:
+            del s.variables[name]
+        if not s.objects_certain:
+            s.objects = {k: Binding(v.get("class", ""), v.get("print_string", "")) for k, v in got_objects.items()}
+            s.objects_certain = True
+        s.restarted = False
+
+    def _validate(self, out: Outcome, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
+        if not self._expect_code(out, reply, {None}):
+            return
+        result = self._result(reply)
+        self._same(out, "result.session_id", s.session_id, result.get("session_id"))
+        self._same(out, "result.revision", s.revision, result.get("revision"))
+
+    def _snapshot(self, out: Outcome, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
+        expected = params.get("expected_revision")
+        if expected is not None and expected != s.revision:
+            if self._expect_code(out, reply, {"RevisionConflict"}):
+                details = reply["error"].get("details", {})
+                self._same(out, "error.details.current_revision", s.revision, details.get("current_revision"))
+                self._same(out, "error.details.expected_revision", expected, details.get("expected_revision"))
+            return
+        if not self._expect_code(out, reply, {None}):
+            return
+        result = self._result(reply)
+        self._same(out, "result.session_id", s.session_id, result.get("session_id"))
+        self._same(out, "result.revision (previous + 1)", s.revision + 1, result.get("revision"))
+        s.revision += 1
+        state = params.get("state") or {}
+        if "inspector" in state:
+            s.inspector = copy.deepcopy(state["inspector"])
+        if "preferences" in state:
+            s.preferences = copy.deepcopy(state["preferences"])
+        s.save_durable()
+
+    def _close(self, out: Outcome, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
+        if not self._expect_code(out, reply, {None}):
+            return
+        self._same(out, "result.session_id", s.session_id, self._result(reply).get("session_id"))
+        s.state, s.ended_at = next_state(s.state, Event.CLOSE), now
+        s.save_durable()
+
+    def _run(self, out: Outcome, s: ModelSession, code: str, reply: Json) -> Binding | None:
+        """Predict and check an evaluation; returns the value on predicted success."""
+        try:
+            value, assigned = evaluate_subset(code, s.variables)
+        except SubsetError as exc:
+            if not self._expect_code(out, reply, {"EvaluationError"}):
+                name = str(exc).removeprefix("undefined variable ")
+                if any(name in other.variables for other in self.sessions if other is not s):
+                    out.problems.append(f"{name!r} is bound only in another session, never bound in this session")
+            return None
+        except OutsideSubset:
+            if self._expect_code(out, reply, {None, "EvaluationError"}) and self._code(reply) is None:
+                for name in assigned_names(code):
+                    s.variables[name] = UNKNOWN
+            return None
+        if not self._expect_code(out, reply, {None}):
+            return None
+        result = self._result(reply)
+        self._same(out, "result", value.as_json(),
+                   {"class": result.get("class"), "print_string": result.get("print_string")})
+        for name, binding in assigned.items():
+            s.variables[name] = _raw(binding)
+        return value
+
+    def _evaluate(self, out: Outcome, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
+        self._run(out, s, params["code"], reply)
+
+    def _inspect(self, out: Outcome, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
+        result = self._result(reply)
+        if "object_id" in params:
+            entry = s.objects.get(params["object_id"])
+            if entry is None:
+                allowed: set[str | None] = {"ObjectNotFound"} if s.objects_certain else {None, "ObjectNotFound"}
+                self._expect_code(out, reply, allowed)
+                return
+            if self._expect_code(out, reply, {None}):
+                self._same(out, "result", {"object_id": params["object_id"], **entry.as_json()},
+                           {k: result.get(k) for k in ("object_id", "class", "print_string")})
+            return
+        before = len(out.problems)
+        value = self._run(out, s, params["expression"], reply)
+        if len(out.problems) > before or self._code(reply) is not None:
+            return
+        object_id = result.get("object_id")
+        if value is None:  # outside the subset but answered: registered, content unpredictable
+            s.objects_certain = False
+            return
+        if object_id in s.objects and s.objects[object_id] != value:
+            out.problems.append(f"inspect reused object_id {object_id!r} for a different object")
+        s.objects[str(object_id)] = value

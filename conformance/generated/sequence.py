@@ -1,0 +1,195 @@
+"""Request sequences as data: steps with symbolic secrets, their JSON Lines form, and their execution.
+
+A step is one request sent by one simulated client (`{"client": 1, "request": {...}}`) or a target
+restart (`{"restart": true}`). Requests name sessions symbolically: `$session:N`, `$token:N` (the
+N-th session created in the sequence) and `$client:K` (a client_id unique to this execution), so a
+sequence carries no secret and replays against a fresh target. The stateful machine, `replay` and
+differential mode all run sequences through `SequenceExecutor`, which checks every reply twice: the
+context's automatic checks (JSON object, response schemas, allowed codes, echo rules) and the model's
+prediction (conformance/generated/model.py).
+
+This module must never decide anything the model or the context decides, and never write a real
+token into a step or a report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.case import CaseFailed
+from conformance.context import CaseContext, CheckedClient
+from conformance.generated.model import ProtocolModel
+
+Json = Any
+PLACEHOLDER = re.compile(r"^\$(session|token|client):(\d+)$")
+# A syntactically valid session id / token that no target ever issued (too regular to be random).
+UNBOUND_SESSION = "unboundSession{:08d}"
+UNBOUND_TOKEN = "unboundToken{:08d}" + "x" * 23
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a sequence: a request from client `client`, or a restart."""
+
+    client: int = 0
+    request: Json = None
+    restart: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        if self.restart:
+            return {"restart": True}
+        return {"client": self.client, "request": self.request}
+
+    @staticmethod
+    def from_json(line: dict[str, Any]) -> Step:
+        if not isinstance(line, dict):
+            raise ValueError("a step is a JSON object")
+        if line.get("restart") is True:
+            return Step(restart=True)
+        client = line.get("client", 0)
+        if not isinstance(client, int) or isinstance(client, bool) or client < 0 or "request" not in line:
+            raise ValueError('a step is {"client": N, "request": {...}} or {"restart": true}')
+        return Step(client=client, request=line["request"])
+
+
+def to_jsonl(steps: Iterable[Step]) -> str:
+    return "".join(json.dumps(step.to_json(), ensure_ascii=False, sort_keys=True) + "\n" for step in steps)
+
+
+def from_jsonl(text: str) -> list[Step]:
+    steps = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            steps.append(Step.from_json(json.loads(line)))
+        except ValueError as exc:
+            raise ValueError(f"line {number}: {exc}") from None
+    return steps
+
+
+class SequenceFailure(CaseFailed):
+    """A reply the spec does not allow, at step `index` of `steps` (which end with the failing step)."""
+
+    def __init__(self, failure: CaseFailed, steps: list[Step], index: int) -> None:
+        self.steps = list(steps)
+        self.index = index
+        self.jsonl = to_jsonl(self.steps)
+        message = (f"step {index + 1} of {len(self.steps)}: {failure.message}\n"
+                   f"minimal sequence (JSON Lines; replay with `stui-conformance replay FILE`):\n{self.jsonl}")
+        super().__init__(failure.expected, failure.actual, failure.requirement, message, failure.violations)
+        self.cause = failure
+
+
+# Which requirement a model mismatch breaks, by command (what the model checked for that command).
+MODEL_REQUIREMENTS: dict[str, str] = {
+    "hello": "HEL-1", "session.create": "CRE-1", "session.resume": "RES-1", "session.validate": "VAL-1",
+    "session.snapshot": "SNP-1", "session.close": "CLS-1", "evaluate": "EVL-1", "inspect": "INS-1",
+}
+
+
+def _requirement_for(problem: str, command: str) -> str:
+    """The most specific requirement for a model problem text (the texts are the model's own)."""
+    rules = (
+        ("retried", "RTY-2"), ("id reused", "RTY-3"), ("id_reused", "RTY-3"), ("session.create must get", "RTY-5"),
+        ("RevisionConflict", "SNP-4"), ("current_revision", "SNP-4"), ("InvalidToken", "SEC-3"),
+        ("SessionNotFound", "ERR-1"), ("SessionClosed", "CLS-2"), ("SessionExpired", "EXP-3"),
+        ("never bound in this session", "CON-4"), ("state.workspace", "EVL-3"), ("state.inspector", "SNP-6"),
+        ("state.preferences", "SNP-6"), ("state.objects", "INS-2"), ("result.source", "RES-2"),
+        ("LimitExceeded", "LIM-2"), ("ObjectNotFound", "INS-4"),
+    )
+    for needle, requirement in rules:
+        if needle in problem:
+            return requirement
+    return MODEL_REQUIREMENTS.get(command, "ERR-1")
+
+
+class SequenceExecutor:
+    """Runs steps against the context's target with `clients` simulated clients and a fresh model."""
+
+    def __init__(self, ctx: CaseContext, clients: int, clock: Callable[[], float] = time.monotonic,
+                 check: bool = True) -> None:
+        self.ctx = ctx
+        self.check = check  # False: only follow replies (differential oracle), never judge them
+        self.clock = clock
+        self.clients: list[CheckedClient] = [ctx.client() for _ in range(max(1, clients))]
+        self.model = ProtocolModel(ctx.limits, ctx.capabilities, ctx.validator)
+        self.nonce = secrets.token_hex(4)
+        self.steps: list[Step] = []
+        self.replies: list[Json] = []
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+    # -- placeholders -------------------------------------------------------------------------------
+
+    def resolve(self, value: Json) -> Json:
+        """The request with placeholders replaced by this execution's real values."""
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if isinstance(value, str):
+            match = PLACEHOLDER.match(value)
+            if match:
+                kind, number = match.group(1), int(match.group(2))
+                if kind == "client":
+                    return f"gen-{self.nonce}-{number}"
+                known = 1 <= number <= len(self.model.sessions)
+                if kind == "session":
+                    return self.model.session(number).session_id if known else UNBOUND_SESSION.format(number)
+                return self.model.session(number).token if known else UNBOUND_TOKEN.format(number)
+        return value
+
+    # -- running ------------------------------------------------------------------------------------
+
+    def run(self, step: Step) -> Json:
+        """Execute one step; raises SequenceFailure (a CaseFailed) when the reply is not allowed."""
+        self.steps.append(step)
+        index = len(self.steps) - 1
+        if step.restart:
+            self.ctx.restart()
+            for client in self.clients:
+                client.reconnect()
+            self.model.restart()
+            self.replies.append(None)
+            return None
+        while step.client >= len(self.clients):
+            self.clients.append(self.ctx.client())
+        message = self.resolve(step.request)
+        now = self.clock()
+        client = self.clients[step.client]
+        try:
+            exchange = client.send(message) if self.check else client.raw.send(message)
+        except CaseFailed as failure:
+            raise SequenceFailure(failure, self.steps, index) from None
+        reply = exchange.reply
+        self.replies.append(reply)
+        outcome = self.model.observe(message, reply, now)
+        if outcome.problems and self.check:
+            command = message.get("command") if isinstance(message, dict) else None
+            problem = "; ".join(outcome.problems)
+            failure = CaseFailed(
+                expected="a reply the model of the spec allows", actual=_summary(reply),
+                requirement=_requirement_for(problem, str(command)), message=f"{command}: {problem}",
+            )
+            raise SequenceFailure(failure, self.steps, index)
+        return reply
+
+    def run_all(self, steps: Iterable[Step]) -> None:
+        for step in steps:
+            self.run(step)
+
+
+def _summary(reply: Json) -> Json:
+    """A reply as a report shows it: without secrets (only create results carry a token)."""
+    from stui_protocol.redaction import redact
+
+    return redact(reply)

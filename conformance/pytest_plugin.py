@@ -1,0 +1,87 @@
+"""A pytest plugin so teams can run the conformance suite inside their own pytest run.
+
+Registered under the `pytest11` entry point, it adds options and a fixture, and does nothing unless
+asked: `pytest --stui-conformance [--stui-target ADDR] [--stui-select GLOB]` collects one pytest item
+per conformance case (MUST failures fail, SHOULD failures and SKIPPED/UNSUPPORTED are skips).
+The `stui_conformance_report` fixture runs the selected cases once per session and returns the
+`RunReport`, for teams that prefer to assert on it themselves.
+
+It must never run anything when the options are absent: installing the kit must not change other
+projects' test runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.case import Outcome
+from conformance.runner import RunConfig, Runner, RunReport
+
+_REPORT_KEY = pytest.StashKey[RunReport]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("stui-conformance")
+    group.addoption("--stui-conformance", action="store_true", help="collect the STUI conformance cases")
+    group.addoption("--stui-target", default=None, metavar="ADDR", help="target endpoint (default: embedded)")
+    group.addoption("--stui-restart-command", default=None, metavar="CMD")
+    group.addoption("--stui-select", action="append", default=[], metavar="GLOB")
+    group.addoption("--stui-exclude", action="append", default=[], metavar="GLOB")
+    group.addoption("--stui-timeout", type=float, default=5.0, metavar="S")
+
+
+def _config(config: pytest.Config) -> RunConfig:
+    return RunConfig(target=config.getoption("--stui-target"),
+                     restart_command=config.getoption("--stui-restart-command"),
+                     select=config.getoption("--stui-select"), exclude=config.getoption("--stui-exclude"),
+                     timeout_s=config.getoption("--stui-timeout"))
+
+
+def _report(config: pytest.Config) -> RunReport:
+    if _REPORT_KEY not in config.stash:
+        config.stash[_REPORT_KEY] = Runner(_config(config)).run()
+    return config.stash[_REPORT_KEY]
+
+
+@pytest.fixture(scope="session")
+def stui_conformance_report(request: pytest.FixtureRequest) -> RunReport:
+    """The run report of the selected cases against the configured target (run once per session)."""
+    return _report(request.config)
+
+
+class ConformanceItem(pytest.Item):
+    def __init__(self, *, case_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case_id = case_id
+        self.user_properties.append(("case", case_id))
+
+    def runtest(self) -> None:
+        result = next(r for r in _report(self.config).results if r.case.id == self.case_id)
+        for req in result.case.requirements:
+            self.user_properties.append(("requirement", req))
+        if result.outcome is Outcome.PASSED:
+            return
+        if result.outcome in (Outcome.SKIPPED, Outcome.UNSUPPORTED):
+            pytest.skip(f"{result.outcome.value}: {result.reason}")
+        message = result.failure.message if result.failure else result.reason
+        if result.case.level == "SHOULD":
+            pytest.skip(f"SHOULD not met (warning): {message}")
+        raise AssertionError(f"{self.case_id} {result.outcome.value}: {message}")
+
+    def reportinfo(self) -> tuple[str, int, str]:
+        return "stui-conformance", 0, self.case_id
+
+
+class ConformanceCollector(pytest.Collector):
+    def collect(self) -> list[pytest.Item]:
+        runner = Runner(_config(self.config))
+        return [ConformanceItem.from_parent(self, name=c.id, case_id=c.id) for c in runner.selected()]
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--stui-conformance", default=False):
+        return
+    collector = ConformanceCollector.from_parent(session, name="stui-conformance")
+    items.extend(collector.collect())

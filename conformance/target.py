@@ -1,0 +1,186 @@
+"""Targets: the server under test, reached over ZeroMQ, and how to restart it.
+
+Two kinds:
+- `EmbeddedServer`: a server process the suite starts itself (by default the reference server,
+  `python -m reference_server.cli`) on `tcp://127.0.0.1:0` in a temporary data dir with short
+  timeouts. It waits for the "listening on ENDPOINT" line on stderr, and restarts by SIGKILL plus a
+  new process on the same port and data dir (a restart as the spec defines it). The faulty-server
+  tests use it with another command line.
+- `RemoteTarget`: `--target ADDR`, optionally with `--restart-command CMD` (run through the shell; it
+  must return once the restart has been initiated; the suite then waits until `hello` answers).
+
+`probe_hello` reads the target's hello, which the run adapts to (capabilities, limits).
+
+This module must never interpret replies beyond "did hello succeed": verdicts belong to cases.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import zmq
+
+from stui_protocol.client import ProtocolClient, ReplyTimeout
+
+REFERENCE_SERVER = [sys.executable, "-m", "reference_server.cli"]
+
+# Settings for the embedded reference server: timeouts short enough for the expiry cases to run in
+# seconds, limits small enough for the limit cases to be cheap. The main server keeps sessions alive
+# for the whole run; a second one with 2 s idle timeout serves only the expiry cases.
+MAIN_SETTINGS: dict[str, Any] = {
+    "idle-timeout": 120, "absolute-timeout": 600, "max-sessions-per-client": 4,
+    "max-message-bytes": 65536, "retry-window": 60, "tombstone-retention": 60,
+    "cleanup-interval": 0.5, "log-level": "warning",
+}
+EXPIRY_SETTINGS: dict[str, Any] = {
+    "idle-timeout": 2, "absolute-timeout": 4, "max-sessions-per-client": 8,
+    "max-message-bytes": 65536, "retry-window": 60, "tombstone-retention": 4,
+    "cleanup-interval": 0.5, "log-level": "warning",
+}
+
+
+class TargetUnavailable(RuntimeError):
+    """The target cannot be reached or started (exit code 2)."""
+
+
+def probe_hello(endpoint: str, timeout_s: float = 5.0, context: zmq.Context | None = None) -> dict[str, Any]:
+    """The hello result of the target, or TargetUnavailable."""
+    client = ProtocolClient(endpoint, "dealer", timeout_s, context)
+    try:
+        exchange = client.call("hello", {})
+    except ReplyTimeout as exc:
+        raise TargetUnavailable(f"{endpoint}: no reply to hello within {timeout_s:g}s") from exc
+    except zmq.ZMQError as exc:
+        raise TargetUnavailable(f"{endpoint}: {exc}") from exc
+    finally:
+        client.close()
+    reply = exchange.reply
+    if not isinstance(reply, dict) or reply.get("status") != "success" or not isinstance(reply.get("result"), dict):
+        raise TargetUnavailable(f"{endpoint}: hello did not succeed: {str(reply)[:300]}")
+    return reply["result"]
+
+
+def wait_for_hello(endpoint: str, deadline_s: float, context: zmq.Context | None = None) -> dict[str, Any]:
+    """Poll hello (short timeouts, a fresh socket each time) until it answers or the deadline passes."""
+    deadline = time.monotonic() + deadline_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            return probe_hello(endpoint, min(2.0, max(0.2, deadline - time.monotonic())), context)
+        except TargetUnavailable as exc:
+            last = exc
+    raise TargetUnavailable(f"{endpoint} did not answer hello within {deadline_s:g}s ({last})")
+
+
+class EmbeddedServer:
+    """A server subprocess on a loopback port with its own temporary data dir; restartable."""
+
+    def __init__(self, settings: dict[str, Any] | None = None, argv: list[str] | None = None,
+                 extra_args: list[str] | None = None, ready_timeout_s: float = 30.0, name: str = "embedded") -> None:
+        self.settings = dict(MAIN_SETTINGS if settings is None else settings)
+        self.argv = list(argv or REFERENCE_SERVER)
+        self.extra_args = list(extra_args or [])
+        self.ready_timeout_s = ready_timeout_s
+        self.name = name
+        self.data_dir = tempfile.mkdtemp(prefix=f"stui-conformance-{name}-")
+        self.bind = "tcp://127.0.0.1:0"
+        self.endpoint: str | None = None
+        self.process: subprocess.Popen[str] | None = None
+        self.stderr_tail: deque[str] = deque(maxlen=40)
+        self._ready = threading.Event()
+
+    def command_line(self) -> list[str]:
+        args = [*self.argv, "--bind", self.bind, "--data-dir", self.data_dir]
+        for key, value in self.settings.items():
+            args += [f"--{key}", str(value)]
+        return args + self.extra_args
+
+    def start(self) -> str:
+        self._ready.clear()
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        try:
+            self.process = subprocess.Popen(
+                self.command_line(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, text=True, env=env,
+            )
+        except OSError as exc:
+            raise TargetUnavailable(f"cannot start {self.argv[0]}: {exc}") from exc
+        threading.Thread(target=self._read_stderr, args=(self.process,), daemon=True).start()
+        # Wait for the ready line, or for the process to die; never longer than the ready timeout.
+        deadline = time.monotonic() + self.ready_timeout_s
+        while not self._ready.wait(0.05):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                tail = "\n".join(self.stderr_tail)
+                raise TargetUnavailable(f"{self.name} server did not start:\n{tail}")
+        assert self.endpoint is not None
+        # Restarts bind the same port so that connected clients and the endpoint stay valid.
+        self.bind = self.endpoint
+        return self.endpoint
+
+    def _read_stderr(self, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            line = line.rstrip("\n")
+            self.stderr_tail.append(line)
+            if not self._ready.is_set() and "listening on " in line:
+                self.endpoint = line.split("listening on ", 1)[1].split()[0]
+                self._ready.set()
+
+    def restart(self) -> str:
+        """SIGKILL and start again on the same port and data dir (nothing gets a chance to flush)."""
+        self.kill()
+        return self.start()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM), then SIGKILL if it hangs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> EmbeddedServer:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.cleanup()
+
+
+class CommandRestarter:
+    """Restarts a remote target with a shell command, then waits until it answers hello."""
+
+    def __init__(self, endpoint: str, command: str, timeout_s: float = 60.0) -> None:
+        self.endpoint = endpoint
+        self.command = command
+        self.timeout_s = timeout_s
+
+    def restart(self) -> str:
+        try:
+            done = subprocess.run(self.command, shell=True, timeout=self.timeout_s, capture_output=True, text=True)
+        except subprocess.TimeoutExpired as exc:
+            raise TargetUnavailable(f"restart command did not return within {self.timeout_s:g}s") from exc
+        if done.returncode != 0:
+            raise TargetUnavailable(f"restart command exited {done.returncode}: {done.stderr.strip()[:300]}")
+        wait_for_hello(self.endpoint, self.timeout_s)
+        return self.endpoint

@@ -1,0 +1,297 @@
+"""Deliberately faulty servers: the reference engine with exactly one fault, served over real ZeroMQ.
+
+Run as a script: `python tests/faulty/server.py --fault NAME [reference server CLI arguments]`. Each
+fault rewrites requests on their way into the reference engine and/or replies on their way out (or,
+for start-up faults, the data dir), so every fault is one small, readable function. The conformance
+suite must fail on the cases listed for the fault in tests/faulty/test_faulty_servers.py.
+
+This module must never be imported by the suite: it exists only for the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from reference_server import cli  # noqa: E402
+from reference_server.engine import Engine  # noqa: E402
+from reference_server.transport import RouterTransport  # noqa: E402
+
+Message = dict[str, Any]
+SILENT = b""  # the faulty engine's way of saying "send nothing"
+
+
+class FaultyEngine(Engine):
+    """The reference engine plus two hooks: `before(request) -> request` and `after(request, reply)
+    -> reply | None` (None: send nothing). Bodies that are not JSON objects pass through untouched
+    unless `raw` handles them."""
+
+    before: Callable[[FaultyEngine, Message], Message] = staticmethod(lambda _e, m: m)  # type: ignore[assignment]
+    after: Callable[[FaultyEngine, Message | None, Message], Message | None] = staticmethod(
+        lambda _e, _q, r: r)  # type: ignore[assignment]
+    raw: Callable[[FaultyEngine, list[bytes]], bytes | None] = staticmethod(lambda _e, _f: None)  # type: ignore[assignment]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.memory: dict[str, Any] = {}
+
+    def handle(self, body_frames: list[bytes], peer: str = "") -> bytes:
+        special = type(self).raw(self, body_frames)
+        if special is not None:
+            return special
+        request: Message | None = None
+        if len(body_frames) == 1:
+            try:
+                decoded = json.loads(body_frames[0])
+                request = decoded if isinstance(decoded, dict) else None
+            except (ValueError, RecursionError):  # RecursionError: deep nesting is the engine's to answer
+                request = None
+        if request is not None and isinstance(request.get("parameters"), dict):
+            # Re-encode only when the fault changed something: re-encoding would also drop duplicate
+            # keys and NaN spellings that the engine must see as sent.
+            original = json.dumps(request)
+            request = type(self).before(self, request)
+            if json.dumps(request) != original:
+                body_frames = [json.dumps(request).encode()]
+        reply = json.loads(super().handle(body_frames, peer))
+        out = type(self).after(self, request, reply)
+        return SILENT if out is None else json.dumps(out).encode()
+
+
+class FaultyTransport(RouterTransport):
+    """Sends nothing when the engine answers SILENT (the `silent-on-bad-json` fault)."""
+
+    def _serve_one(self, frames: Any) -> None:
+        routing_id = frames[0].bytes
+        rest = [frame.bytes for frame in frames[1:]]
+        if len(rest) > 1 and rest[0] == b"":
+            prefix, body_frames = [routing_id, b""], rest[1:]
+        else:
+            prefix, body_frames = [routing_id], rest
+        reply = self.engine.handle(body_frames, routing_id.hex())
+        if reply != SILENT:
+            self.socket.send_multipart([*prefix, reply])
+
+
+def _ok(reply: Message, command: str) -> bool:
+    return reply.get("status") == "success" and reply.get("command") == command
+
+
+# -- the faults: name -> (before, after, raw, start-up hook) -----------------------------------------
+
+def accepts_wrong_token_before(engine: FaultyEngine, m: Message) -> Message:
+    tokens = engine.memory.setdefault("tokens", {})
+    sid = m["parameters"].get("session_id")
+    if sid in tokens and "token" in m["parameters"]:
+        m["parameters"]["token"] = tokens[sid]
+    return m
+
+
+def accepts_wrong_token_after(engine: FaultyEngine, _q: Message | None, r: Message) -> Message:
+    if _ok(r, "session.create"):
+        engine.memory.setdefault("tokens", {})[r["result"]["session_id"]] = r["result"]["token"]
+    return r
+
+
+def reuses_revision(_e: FaultyEngine, _q: Message | None, r: Message) -> Message:
+    if _ok(r, "session.snapshot"):
+        r["result"]["revision"] = min(r["result"]["revision"], 1)
+    return r
+
+
+def mislabels_closed(_e: FaultyEngine, _q: Message | None, r: Message) -> Message:
+    error = r.get("error") or {}
+    if error.get("code") == "SessionClosed":
+        r["error"] = {"code": "SessionExpired", "message": "session expired",
+                      "details": {"expired_at": error["details"]["closed_at"]}}
+    return r
+
+
+def silent_on_bad_json(_e: FaultyEngine, frames: list[bytes]) -> bytes | None:
+    if len(frames) == 1:
+        try:
+            json.loads(frames[0])
+        except (ValueError, UnicodeDecodeError):
+            return SILENT
+        except RecursionError:
+            return None
+    return None
+
+
+def drops_result_field(_e: FaultyEngine, _q: Message | None, r: Message) -> Message:
+    if _ok(r, "session.validate"):
+        r["result"].pop("attached_clients", None)
+    return r
+
+
+def integers_as_floats(_e: FaultyEngine, _q: Message | None, r: Message) -> Message:
+    if _ok(r, "hello"):
+        r["result"]["limits"] = {k: float(v) for k, v in r["result"]["limits"].items()}
+    return r
+
+
+def echoes_wrong_id(_e: FaultyEngine, q: Message | None, r: Message) -> Message:
+    if r.get("status") == "error" and isinstance(r.get("id"), str):
+        r["id"] = r["id"] + "-x"
+    return r
+
+
+def leaks_wrong_token_details(engine: FaultyEngine, q: Message | None, r: Message) -> Message:
+    if (r.get("error") or {}).get("code") == "InvalidToken":
+        r["error"]["details"] = {"hint": "session is active"}
+    return r
+
+
+def executes_retry_twice(engine: FaultyEngine, m: Message) -> Message:
+    if "session_id" in m["parameters"] and isinstance(m.get("id"), str):
+        count = engine.memory.setdefault("count", 0) + 1
+        engine.memory["count"] = count
+        engine.memory.setdefault("ids", {})[f"{m['id']}#{count}"[:128]] = m["id"]
+        m["id"] = f"{m['id']}#{count}"[:128]
+    return m
+
+
+def executes_retry_twice_after(engine: FaultyEngine, _q: Message | None, r: Message) -> Message:
+    if isinstance(r.get("id"), str):
+        r["id"] = engine.memory.get("ids", {}).get(r["id"], r["id"])
+    return r
+
+
+def ignores_expected_revision(_e: FaultyEngine, m: Message) -> Message:
+    if m.get("command") == "session.snapshot" and isinstance(m["parameters"].get("expected_revision"), int):
+        m["parameters"].pop("expected_revision")
+    return m
+
+
+def close_not_final(engine: FaultyEngine, m: Message) -> Message:
+    if m.get("command") == "session.close":
+        m["command"] = "session.validate"  # answered below as if it had closed; nothing closes
+        engine.memory.setdefault("closing", set()).add(m.get("id"))
+    return m
+
+
+def close_not_final_after(engine: FaultyEngine, q: Message | None, r: Message) -> Message:
+    if q is None or q.get("id") not in engine.memory.get("closing", set()) or q.get("command") != "session.validate":
+        return r
+    r["command"] = "session.close"
+    if r.get("status") == "success":
+        r["result"] = {"session_id": r["result"]["session_id"], "closed": True}
+    return r
+
+
+def frames_first_only(engine: FaultyEngine, frames: list[bytes]) -> bytes | None:
+    if len(frames) > 1:
+        return Engine.handle(engine, frames[:1])
+    return None
+
+
+def attached_always_one(_e: FaultyEngine, _q: Message | None, r: Message) -> Message:
+    if _ok(r, "session.validate"):
+        r["result"]["attached_clients"] = 1
+    return r
+
+
+def evaluate_wrong_class(_e: FaultyEngine, _q: Message | None, r: Message) -> Message:
+    if _ok(r, "evaluate") and r["result"]["class"] == "LargePositiveInteger":
+        r["result"]["class"] = "SmallInteger"
+    return r
+
+
+def inspect_reuses_ids(engine: FaultyEngine, q: Message | None, r: Message) -> Message:
+    if _ok(r, "inspect"):
+        r["result"]["object_id"] = "obj-1"
+    return r
+
+
+def wrong_supported_versions(_e: FaultyEngine, _q: Message | None, r: Message) -> Message:
+    if (r.get("error") or {}).get("code") == "UnsupportedVersion":
+        r["error"]["details"]["supported_versions"] = ["1.0", "1.1"]
+    return r
+
+
+def nulls_as_absent(_e: FaultyEngine, m: Message) -> Message:
+    m["parameters"] = {k: v for k, v in m["parameters"].items() if v is not None}
+    return m
+
+
+def resume_always_durable(_e: FaultyEngine, _q: Message | None, r: Message) -> Message:
+    if _ok(r, "session.resume"):
+        r["result"]["source"] = "durable"
+    return r
+
+
+def version_checked_late(_e: FaultyEngine, q: Message | None, r: Message) -> Message:
+    envelope = {"id", "version", "command", "parameters"}
+    if (r.get("error") or {}).get("code") == "UnsupportedVersion" and q is not None and set(q) != envelope:
+        r["error"] = {"code": "InvalidRequest", "message": "bad envelope", "details": {"reason": "schema"}}
+    return r
+
+
+def create_expiry_wrong(_e: FaultyEngine, _q: Message | None, r: Message) -> Message:
+    if _ok(r, "session.create"):
+        r["result"]["expires_at"] = r["result"]["created_at"]
+    return r
+
+
+FAULTS: dict[str, dict[str, Any]] = {
+    "accepts-wrong-token": {"before": accepts_wrong_token_before, "after": accepts_wrong_token_after},
+    "loses-state-on-restart": {"wipe": True},
+    "reuses-revision": {"after": reuses_revision},
+    "mislabels-closed": {"after": mislabels_closed},
+    "silent-on-bad-json": {"raw": silent_on_bad_json},
+    "drops-result-field": {"after": drops_result_field},
+    "integers-as-floats": {"after": integers_as_floats},
+    "echoes-wrong-id": {"after": echoes_wrong_id},
+    "leaks-wrong-token-details": {"after": leaks_wrong_token_details},
+    "executes-retry-twice": {"before": executes_retry_twice, "after": executes_retry_twice_after},
+    "ignores-expected-revision": {"before": ignores_expected_revision},
+    "close-not-final": {"before": close_not_final, "after": close_not_final_after},
+    "never-expires": {"never_expire": True},
+    "accepts-extra-frames": {"raw": frames_first_only},
+    "attached-always-one": {"after": attached_always_one},
+    "evaluate-wrong-class": {"after": evaluate_wrong_class},
+    "inspect-reuses-ids": {"after": inspect_reuses_ids},
+    "wrong-supported-versions": {"after": wrong_supported_versions},
+    "nulls-as-absent": {"before": nulls_as_absent},
+    "resume-always-durable": {"after": resume_always_durable},
+    "version-checked-late": {"after": version_checked_late},
+    "create-expiry-wrong": {"after": create_expiry_wrong},
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--fault", required=True, choices=sorted(FAULTS))
+    args, rest = parser.parse_known_args(argv)
+    fault = FAULTS[args.fault]
+    if fault.get("wipe"):
+        # Each start is a fresh store: acknowledged sessions vanish across a restart.
+        data_dir = rest[rest.index("--data-dir") + 1]
+        shutil.rmtree(data_dir, ignore_errors=True)
+    attrs = {key: staticmethod(fault[key]) for key in ("before", "after", "raw") if key in fault}
+    engine_class = type("Faulty", (FaultyEngine,), attrs)
+    if fault.get("never_expire"):
+        base_init = engine_class.__init__
+
+        def init(self: Any, config: Any, *a: Any, **kw: Any) -> None:
+            from dataclasses import replace
+
+            announced = config.limits()
+            base_init(self, replace(config, idle_timeout_s=100_000, absolute_timeout_s=100_000), *a, **kw)
+            self._hello_result["limits"] = announced  # announce the short timeouts anyway
+
+        engine_class.__init__ = init  # type: ignore[method-assign]
+    cli.Engine = engine_class  # type: ignore[misc]
+    cli.RouterTransport = FaultyTransport  # type: ignore[misc]
+    return cli.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""End to end: the generated and stateful cases pass against the reference server, differential mode
+finds a planted difference, failures shrink to JSON Lines that `replay` re-runs, and faulty servers
+that only sequences expose are caught."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.case import Outcome
+from conformance.cli import main as cli_main
+from conformance.generated.differential import compare_sequence
+from conformance.generated.sequence import Step, from_jsonl
+from conformance.runner import RunConfig, run
+
+FAULTY = [sys.executable, str(Path(__file__).with_name("faulty_engines.py"))]
+
+
+def run_cases(select: list[str], argv: list[str] | None = None, **extras: object):  # type: ignore[no-untyped-def]
+    report = run(RunConfig(select=select, seed=0, server_argv=argv, extras=dict(extras)))
+    return {r.case.id: r for r in report.results}
+
+
+def test_generated_and_stateful_cases_pass_against_the_reference_server() -> None:
+    results = run_cases(["generated", "stateful"], differential=True)
+    assert set(results) >= {"generated.valid-requests", "generated.invalid-requests", "stateful.sessions",
+                             "stateful.restarts"}
+    for result in results.values():
+        assert result.outcome is Outcome.PASSED, (result.case.id, result.failure and result.failure.message)
+
+
+def test_differential_comparison_finds_a_planted_difference_and_allows_the_allowed() -> None:
+    steps = [Step(0, {"id": "1", "version": "1.0", "command": "session.create", "parameters": {"client_id": "x"}}),
+             Step(0, {"id": "2", "version": "1.0", "command": "session.validate", "parameters": {}})]
+
+    def reply(sid: str, token: str, revision: int, attached: int) -> list[dict]:
+        return [
+            {"status": "success", "result": {"session_id": sid, "token": token, "revision": 0,
+                                             "created_at": "2026-01-01T00:00:00.000Z"}},
+            {"status": "success", "result": {"session_id": sid, "revision": revision, "attached_clients": attached}},
+        ]
+
+    same_meaning = compare_sequence(steps, reply("A" * 22, "a" * 43, 0, 1), reply("B" * 22, "b" * 43, 0, 2))
+    assert [d.allowed_by for d in same_meaning] == ["CON-7"]
+    planted = compare_sequence(steps, reply("A" * 22, "a" * 43, 1, 1), reply("B" * 22, "b" * 43, 0, 1))
+    assert planted[-1].path == "$.result.revision" and planted[-1].allowed_by is None and planted[-1].step == 1
+
+
+@pytest.mark.parametrize(("fault", "requirement"), [
+    ("revision-skip", "SNP-1"), ("workspace-leak", "CON-4"), ("long-id", None),
+])
+def test_faulty_server_fails_the_stateful_case_with_a_replayable_sequence(
+        fault: str, requirement: str | None, tmp_path: Path) -> None:
+    result = run_cases(["stateful.sessions"], [*FAULTY, fault])["stateful.sessions"]
+    assert result.outcome is Outcome.FAILED
+    assert result.failure is not None
+    if requirement:
+        assert result.failure.requirement == requirement, result.failure.message
+    jsonl = result.failure.message.split("(JSON Lines; replay with `stui-conformance replay FILE`):\n", 1)[1]
+    steps = from_jsonl(jsonl)
+    assert 2 <= len(steps) <= 15
+    assert "token" not in jsonl.replace('"token": "$token:', "")  # only placeholders, never a real token
+    sequence = tmp_path / "failing.jsonl"
+    sequence.write_text(jsonl, encoding="utf-8")
+    # Against the reference server the sequence runs clean; against a fresh faulty server it still fails.
+    assert cli_main(["replay", str(sequence)]) == 0
+    from conformance.target import EmbeddedServer
+
+    with EmbeddedServer(argv=[*FAULTY, fault], name="faulty-replay") as server:
+        assert server.endpoint is not None
+        assert cli_main(["replay", str(sequence), "--target", server.endpoint]) == 1
+
+
+def test_replay_usage_errors_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"client": "x"}\n', encoding="utf-8")
+    assert cli_main(["replay", str(bad)]) == 2
+    assert cli_main(["replay", str(tmp_path / "missing.jsonl")]) == 2

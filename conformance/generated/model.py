@@ -356,6 +356,12 @@ class ProtocolModel:
             return reply["error"].get("code")
         return None
 
+    def _expect_id_reused(self, out: Outcome, reply: Json) -> None:
+        """A known id with other parameters inside the retry window: InvalidRequest, reason id_reused (RTY)."""
+        if self._expect_code(out, reply, {"InvalidRequest"}):
+            details = reply["error"].get("details", {})
+            self._same(out, "error.details.reason (id reused)", "id_reused", details.get("reason"))
+
     def _expect_code(self, out: Outcome, reply: Json, allowed: set[str | None]) -> bool:
         code = self._code(reply)
         if code not in allowed:
@@ -390,9 +396,7 @@ class ProtocolModel:
                     out.problems.append("a retried session.create must get the original reply verbatim (RTY)")
                     return
             elif not fresh_allowed:
-                if self._expect_code(out, reply, {"InvalidRequest"}):
-                    details = reply["error"].get("details", {})
-                    self._same(out, "error.details.reason (id reused)", "id_reused", details.get("reason"))
+                self._expect_id_reused(out, reply)
                 return
         certain, possible = self.live_sessions_of(client_id, now)
         limit = self._limit("max_sessions_per_client", 1e18)
@@ -453,9 +457,7 @@ class ProtocolModel:
                         f" without executing again (RTY); got {self._code(reply) or 'a different success'}")
                     return
             elif not fresh_allowed:
-                if self._expect_code(out, reply, {"InvalidRequest"}):
-                    details = reply["error"].get("details", {})
-                    self._same(out, "error.details.reason (id reused)", "id_reused", details.get("reason"))
+                self._expect_id_reused(out, reply)
                 return
         # Lifecycle.
         if s.state is State.ACTIVE:

@@ -190,6 +190,8 @@ class Runner:
         self.registry = registry or load_cases()
         self.progress = progress
         self._lock = threading.Lock()
+        # endpoint -> the case during which that target stopped answering (and could not be restarted)
+        self._down: dict[str, str] = {}
 
     def selected(self) -> list[Case]:
         return self.registry.select(self.config.select, self.config.exclude)
@@ -241,6 +243,12 @@ class Runner:
 
     def run_case(self, item: Case, target: TargetHandle, targets: _Targets, zmq_context: zmq.Context) -> CaseResult:
         """One case, with its outcome; never raises for anything the case or target does."""
+        with self._lock:
+            down_during = self._down.get(target.endpoint)
+        if down_during is not None:
+            # Waiting out a timeout per case would make a crashed target look like a hung suite.
+            reason = f"not run: the target stopped answering during {down_during}"
+            return CaseResult(item, Outcome.SKIPPED, reason=reason)
         missing = sorted((item.needs & CAPABILITY_NEEDS) - target.capabilities)
         if missing:
             return CaseResult(item, Outcome.UNSUPPORTED, reason=f"hello does not announce {', '.join(missing)}")
@@ -268,6 +276,7 @@ class Runner:
             result.reason = str(exc)
             result.failure = Failure(f"a reply within {self.config.timeout_s:g}s", "no reply", "TRN-3",
                                      ctx.requirement_text("TRN-3"), str(exc))
+            self._check_alive(item, target, ctx, zmq_context)
         except CaseSkipped as exc:
             result.outcome, result.reason = Outcome.SKIPPED, str(exc)
         except CaseUnsupported as exc:
@@ -286,6 +295,26 @@ class Runner:
         result.transcript = ctx.transcript.entries
         result.notes = ctx.notes
         return result
+
+
+    def _check_alive(self, item: Case, target: TargetHandle, ctx: CaseContext, zmq_context: zmq.Context) -> None:
+        """After a timeout: is the target still there? If not, restart it when the run knows how
+        (later cases still get a target), else mark it down so later cases are skipped at once."""
+        try:
+            probe_hello(target.endpoint, self.config.timeout_s, zmq_context)
+            return
+        except TargetUnavailable:
+            pass
+        if target.restart is not None:
+            try:
+                target.endpoint = target.restart()
+                ctx.note("the target stopped answering during this case; it was restarted for the cases after it")
+                return
+            except TargetUnavailable:
+                pass
+        with self._lock:
+            self._down.setdefault(target.endpoint, item.id)
+        ctx.note("the target stopped answering during this case (hello fails too); later cases are not run")
 
 
 def run(config: RunConfig, progress: ProgressHook | None = None, registry: CaseRegistry | None = None) -> RunReport:

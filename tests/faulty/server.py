@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -57,7 +58,12 @@ class FaultyEngine(Engine):
             # Re-encode only when the fault changed something: re-encoding would also drop duplicate
             # keys and NaN spellings that the engine must see as sent.
             original = json.dumps(request)
-            request = type(self).before(self, request)
+            try:
+                request = type(self).before(self, request)
+            except (KeyError, TypeError, AttributeError):
+                # A fault hook meets input it was not written for (generated messages): the request
+                # goes in unchanged, so each faulty server has its one fault and never a crash besides.
+                request = json.loads(original)
             if json.dumps(request) != original:
                 body_frames = [json.dumps(request).encode()]
         reply = json.loads(super().handle(body_frames, peer))
@@ -89,7 +95,7 @@ def _ok(reply: Message, command: str) -> bool:
 def accepts_wrong_token_before(engine: FaultyEngine, m: Message) -> Message:
     tokens = engine.memory.setdefault("tokens", {})
     sid = m["parameters"].get("session_id")
-    if sid in tokens and "token" in m["parameters"]:
+    if isinstance(sid, str) and sid in tokens and "token" in m["parameters"]:
         m["parameters"]["token"] = tokens[sid]
     return m
 
@@ -240,6 +246,13 @@ def create_expiry_wrong(_e: FaultyEngine, _q: Message | None, r: Message) -> Mes
     return r
 
 
+def dies_on_close(_engine: FaultyEngine, q: Message | None, r: Message) -> Message:
+    """The process ends without replying to the first session.close: a crash, as the suite sees it."""
+    if q is not None and q.get("command") == "session.close":
+        os._exit(3)
+    return r
+
+
 FAULTS: dict[str, dict[str, Any]] = {
     "accepts-wrong-token": {"before": accepts_wrong_token_before, "after": accepts_wrong_token_after},
     "loses-state-on-restart": {"wipe": True},
@@ -263,6 +276,7 @@ FAULTS: dict[str, dict[str, Any]] = {
     "resume-always-durable": {"after": resume_always_durable},
     "version-checked-late": {"after": version_checked_late},
     "create-expiry-wrong": {"after": create_expiry_wrong},
+    "dies-on-close": {"after": dies_on_close},
 }
 
 

@@ -97,3 +97,13 @@ def test_every_case_group_has_a_faulty_server() -> None:
     spec_groups = {c.group for c in load_cases()} - {"generated", "stateful"}
     covered = {g for groups, _ in EXPECTED.values() for g in groups}
     assert spec_groups <= covered, sorted(spec_groups - covered)
+
+
+def test_every_fault_of_the_faulty_server_is_proven_caught() -> None:
+    sys.path.insert(0, str(SERVER.parent))
+    try:
+        from server import FAULTS  # the script, imported only to list its faults
+    finally:
+        sys.path.remove(str(SERVER.parent))
+    # dies-on-close is proven by tests/conformance/test_dead_target.py
+    assert set(FAULTS) - {"dies-on-close"} == set(EXPECTED)

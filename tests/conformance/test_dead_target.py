@@ -1,0 +1,61 @@
+"""A target that dies mid-run: the suite says so and goes on (restarting it) or stops waiting.
+
+Without this a crashed server would cost every later case its full request timeout, and a run
+against it would look like a hung suite.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conformance.case import Outcome
+from conformance.runner import RunConfig, run
+
+SERVER = Path(__file__).resolve().parents[1] / "faulty" / "server.py"
+# close.* runs first (groups in name order); its first session.close kills the server.
+SELECT = ["close.*", "hello.*", "validate.*"]
+
+
+def outcomes(report) -> dict[str, tuple[Outcome, str]]:
+    return {r.case.id: (r.outcome, r.reason) for r in report.results}
+
+
+def test_embedded_target_that_dies_is_restarted_and_later_cases_still_run():
+    report = run(RunConfig(server_argv=[sys.executable, str(SERVER), "--fault", "dies-on-close"],
+                           select=SELECT, timeout_s=2.0))
+    got = outcomes(report)
+    assert got["close.success"][0] is Outcome.TIMEOUT
+    died = next(r for r in report.results if r.case.id == "close.success")
+    assert any("restarted" in note for note in died.notes)
+    assert got["hello.success"][0] is Outcome.PASSED
+    assert got["validate.success"][0] is Outcome.PASSED
+    assert report.exit_code == 1
+
+
+def test_external_target_that_dies_skips_the_rest_with_the_reason(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, str(SERVER), "--fault", "dies-on-close", "--bind", "tcp://127.0.0.1:0",
+         "--data-dir", str(tmp_path / "data"), "--log-level", "WARNING"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        endpoint = None
+        deadline = time.monotonic() + 30
+        while endpoint is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if "listening on" in line:
+                endpoint = line.split("listening on", 1)[1].strip()
+        assert endpoint, "the faulty server did not start"
+        report = run(RunConfig(target=endpoint, select=SELECT, timeout_s=2.0))
+    finally:
+        proc.kill()
+        proc.wait(10)
+    got = outcomes(report)
+    assert got["close.success"][0] is Outcome.TIMEOUT
+    later = [got[c] for c in got if not c.startswith("close.")]
+    assert later and all(o is Outcome.SKIPPED and "stopped answering during close.success" in reason
+                         for o, reason in later)
+    assert report.exit_code == 1

@@ -183,23 +183,24 @@ def encode(message: Any) -> bytes:
     return _ENCODER.encode(message).encode("utf-8")
 
 
-_second_prefix: tuple[int, str] = (-1, "")
+_prefixes: dict[int, str] = {}
 
 
 def rfc3339(moment: datetime | float) -> str:
     """An RFC 3339 UTC timestamp with millisecond precision (truncated) and a literal Z (spec ENV).
 
-    A reply carries up to three timestamps, so the date-and-time part is formatted once per second
-    and reused (strftime dominated the cost of a small reply)."""
-    global _second_prefix
+    A reply carries up to three timestamps in different seconds (now, the expiry deadline, the last
+    activity), so date-and-time parts are formatted once per second and kept in a small table
+    (strftime dominated the cost of a small reply)."""
     if isinstance(moment, datetime):
         moment = moment.timestamp()
     second = int(moment // 1)
     millis = int((moment - second) * 1000)
-    cached_second, prefix = _second_prefix
-    if cached_second != second:
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _second_prefix = (second, prefix)
+    prefix = _prefixes.get(second)
+    if prefix is None:
+        if len(_prefixes) >= 256:
+            _prefixes.clear()  # bounded; a burst of misses costs one strftime each
+        prefix = _prefixes[second] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
     return f"{prefix}.{millis:03d}Z"
 
 

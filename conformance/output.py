@@ -50,6 +50,11 @@ class Output:
             # highlight=False: rich would otherwise recolour numbers and paths inside messages at random.
             self._console = Console(file=self.stream, highlight=False, soft_wrap=True)
 
+    @property
+    def console(self) -> Any:
+        """The rich Console when colouring, else None (for tables and progress bars)."""
+        return self._console
+
     def line(self, *segments: str | tuple[str, Style | None], indent: int = 0) -> None:
         """One output line; each segment is a plain string or (text, style)."""
         parts = [(s, None) if isinstance(s, str) else s for s in segments]

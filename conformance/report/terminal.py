@@ -1,13 +1,14 @@
-"""Terminal report: one progress line per finished case, then failures in detail and a summary table.
+"""Terminal report: progress while cases run, then failures in detail and a summary table.
 
-Rich (colour, a table) on a terminal; plain text with the same words when piped (`conformance/output.py`
-decides). It must never change an outcome; it only renders.
+On a terminal (rich): a progress bar with a running tally, and a line for each case that did not pass
+(every case with --verbose). Piped (plain text, for CI logs): one line per finished case, same words.
+`conformance/output.py` decides which. It must never change an outcome; it only renders.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TextIO
+from typing import Any, TextIO
 
 from conformance.case import CaseResult, Outcome
 from conformance.output import Output
@@ -25,13 +26,32 @@ class TerminalReport:
         self.verbose = verbose
         self.done = 0
         self.total = 0
+        self.not_passed = 0
+        self._bar: Any = None
+        self._task: Any = None
 
     def start(self, total: int, target: str) -> None:
         self.total = total
         self.out.line(("stui-conformance run", "heading"), f": {total} cases against {target}")
+        if self.out.console is not None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(
+                BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[tally]}"), TimeElapsedColumn(),
+                TextColumn("[dim]{task.description}"), console=self.out.console, transient=True,
+            )
+            self._task = self._bar.add_task("", total=total, tally="")
+            self._bar.start()
 
     def progress(self, result: CaseResult) -> None:
         self.done += 1
+        if result.outcome is not Outcome.PASSED:
+            self.not_passed += 1
+        if self._bar is not None:
+            tally = f"{self.done - self.not_passed} passed, {self.not_passed} not passed"
+            self._bar.update(self._task, advance=1, description=result.case.id, tally=tally)
+            if result.outcome is Outcome.PASSED and not self.verbose:
+                return
         style = _STYLE[result.outcome]
         if result.case.level == "SHOULD" and result.outcome in (Outcome.FAILED, Outcome.TIMEOUT):
             label, style = "WARN", "warn"
@@ -42,7 +62,14 @@ class TerminalReport:
                       (f"  {result.duration_s:.2f}s{extra}", "dim"))
         self.out.flush()
 
+    def stop(self) -> None:
+        """End the progress bar (before the failures and the summary are printed)."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
     def failures(self, report: RunReport) -> None:
+        self.stop()
         bad = [r for r in report.results if r.outcome in (Outcome.FAILED, Outcome.TIMEOUT)]
         if not bad:
             return
@@ -81,7 +108,7 @@ class TerminalReport:
             for group, row in groups.items():
                 table.add_row(group, *(str(row[c]) if row[c] else "" for c in columns))
             table.add_row("total", *(str(v) for v in report.counts().values()), style="bold")
-            self.out._console.print(table)
+            self.out.console.print(table)
         else:
             self.out.line(f"{'group':<15}" + "".join(f"{c:>12}" for c in columns))
             for group, row in groups.items():

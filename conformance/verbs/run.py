@@ -81,8 +81,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = runner.run()
     except TargetUnavailable as exc:
+        terminal.stop()
         print(f"stui-conformance run: target unavailable: {exc}", file=sys.stderr)
         return 2
+    finally:
+        terminal.stop()  # also on Ctrl-C: leave the terminal clean
     terminal.failures(report)
     terminal.summary(report)
     try:

@@ -104,8 +104,8 @@ class Case:
     tags: frozenset[str] = frozenset()
     allows: tuple[str, ...] = ()
     needs: frozenset[str] = frozenset()
-    # Upper bound for the whole case (the runner reports TIMEOUT past it); per-request timeouts are
-    # separate (`--timeout`).
+    # Upper bound for the whole case, checked before each request it sends (TIMEOUT past it); scaled
+    # up for a longer --timeout and, for generated cases, a bigger --examples (context.effective_budget).
     budget_s: float = 30.0
 
     @property

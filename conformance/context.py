@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import zmq
 
 from conformance import citations
 from conformance.case import Case, CaseFailed, CaseSkipped
-from stui_protocol.client import Exchange, ProtocolClient, SocketKind, Transcript
+from stui_protocol.client import Exchange, ProtocolClient, ReplyTimeout, SocketKind, Transcript
 from stui_protocol.codec import encode
 from stui_protocol.requirements import Requirement, requirements
 from stui_protocol.schemas import SchemaRegistry, registry
@@ -76,6 +77,23 @@ class RunOptions:
     extras: dict[str, Any] = field(default_factory=dict)  # for plug-in cases (e.g. differential)
 
 
+class CaseBudgetExceeded(ReplyTimeout):
+    """The case used up its time budget; reported as TIMEOUT like a missing reply."""
+
+
+DEFAULT_EXAMPLES = 50
+DEFAULT_TIMEOUT_S = 5.0
+
+
+def effective_budget(case: Case, options: RunOptions) -> float:
+    """A case's budget, scaled for a slower target (a longer --timeout) and, for generated cases,
+    a bigger --examples: the budgets are written for the defaults."""
+    scale = max(1.0, options.timeout_s / DEFAULT_TIMEOUT_S)
+    if "hypothesis" in case.tags:
+        scale *= max(1.0, options.examples / DEFAULT_EXAMPLES)
+    return case.budget_s * scale
+
+
 class CheckedClient:
     """A ProtocolClient whose every reply is checked before the case sees it."""
 
@@ -89,6 +107,7 @@ class CheckedClient:
     def call(self, command: str, parameters: dict[str, Any] | None = None, *, request_id: str | None = None,
              timeout_s: float | None = None) -> Exchange:
         """A well-formed request; the reply must echo its id and command."""
+        self.ctx.check_budget()
         exchange = self.raw.call(command, parameters, request_id=request_id, timeout_s=timeout_s)
         self.ctx.check_reply(exchange, sent=exchange.request)
         return exchange
@@ -96,12 +115,14 @@ class CheckedClient:
     def send(self, message: Any, *, timeout_s: float | None = None, check_echo: bool = True) -> Exchange:
         """Any JSON value as one body frame. Echo rules are checked when the body is within the size
         limit (a P1 rejection echoes nulls, which `check_echo` callers verify themselves)."""
+        self.ctx.check_budget()
         exchange = self.raw.send(message, timeout_s=timeout_s)
         self.ctx.check_reply(exchange, sent=message if check_echo else None)
         return exchange
 
     def send_frames(self, frames: list[bytes], *, request: Any = None, timeout_s: float | None = None) -> Exchange:
         """Raw body frames (a REQ socket adds its delimiter). Only the schema checks apply."""
+        self.ctx.check_budget()
         exchange = self.raw.exchange_frames(frames, request=request, timeout_s=timeout_s)
         self.ctx.check_reply(exchange, sent=None)
         return exchange
@@ -135,6 +156,14 @@ class CaseContext:
         self._default: CheckedClient | None = None
         self._sessions = 0
         self._nonce = f"{options.seed:x}-{random.getrandbits(24):06x}"
+        self.budget_s = effective_budget(case, options)
+        self.deadline = time.monotonic() + self.budget_s
+
+    def check_budget(self) -> None:
+        """Called before every request: a case past its budget ends as TIMEOUT (the target answers,
+        but too slowly for the run to finish), instead of stretching the run without bound."""
+        if time.monotonic() > self.deadline:
+            raise CaseBudgetExceeded(f"case {self.case.id} ran past its budget of {self.budget_s:.0f}s")
 
     # -- target facts ---------------------------------------------------------------------------------
 

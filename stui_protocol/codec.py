@@ -9,6 +9,7 @@ syntax (with duplicate keys rejected), nesting depth, and "is an object". It nev
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -34,6 +35,19 @@ class FrameError(Exception):
 
 class _DuplicateKey(ValueError):
     pass
+
+
+class _NumberOutOfRange(ValueError):
+    pass
+
+
+_DOUBLE_DIGITS = 309  # an integer literal with more digits than this may exceed binary64 (spec CMP-8)
+
+
+def _parse_int(literal: str) -> int:
+    if len(literal.lstrip("-")) >= _DOUBLE_DIGITS and math.isinf(float(literal)):
+        raise _NumberOutOfRange(literal)
+    return int(literal)
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -119,6 +133,9 @@ def decode_body(
         message = decoder.decode(text)
     except _DuplicateKey as exc:
         raise FrameError("InvalidRequest", "json", f"duplicate object key {str(exc)!r}") from None
+    except _NumberOutOfRange as exc:
+        shown = str(exc) if len(str(exc)) <= 24 else str(exc)[:20] + "..."
+        raise FrameError("InvalidRequest", "json", f"number {shown} is outside the IEEE 754 binary64 range") from None
     except (ValueError, RecursionError) as exc:
         raise FrameError("InvalidRequest", "json", f"body is not JSON: {exc}") from None
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(message):
@@ -165,11 +182,15 @@ def _thread_decoder() -> tuple[json.JSONDecoder, list[str]]:
 
         def note_float(literal: str) -> float:
             floats.append(literal)
-            return float(literal)
+            value = float(literal)
+            if math.isinf(value):
+                raise _NumberOutOfRange(literal)
+            return value
 
         _local.floats = floats
         _local.decoder = json.JSONDecoder(
-            object_pairs_hook=_reject_duplicates, parse_float=note_float, parse_constant=_reject_constant
+            object_pairs_hook=_reject_duplicates, parse_float=note_float, parse_int=_parse_int,
+            parse_constant=_reject_constant,
         )
         return _local.decoder, floats
 

@@ -8,6 +8,7 @@ to carry the same token, without the token being recoverable.
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import cache
 from typing import Any
 
@@ -47,8 +48,11 @@ def redact(value: Any) -> Any:
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
+            # Whatever a secret member holds is redacted, also when a client sent it with the wrong type.
             return {
-                k: (redact_token(v) if k in secrets and isinstance(v, str) else walk(v)) for k, v in node.items()
+                k: (redact_token(v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str))
+                    if k in secrets else walk(v))
+                for k, v in node.items()
             }
         if isinstance(node, list):
             return [walk(item) for item in node]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
@@ -25,6 +26,7 @@ import jsonschema
 import jsonschema_rs
 from jsonschema.exceptions import ValidationError, best_match
 
+from stui_protocol.redaction import secret_member_names
 from stui_protocol.schemas import SchemaRegistry, registry
 
 Direction = Literal["request", "response"]
@@ -71,10 +73,107 @@ def _is_strict_integer(_checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
+@cache
+def ecma_regex(pattern: str) -> re.Pattern[str]:
+    """A JSON Schema (ECMA-262) pattern as a Python regex. ECMA's `$` matches only at the very end;
+    Python's also matches before a final newline, which let `"hello\\n"` pass as a command name."""
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
+
+
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, _schema: Any) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 _RichValidator = jsonschema.validators.extend(
     jsonschema.Draft202012Validator,
+    validators={"pattern": _ecma_pattern},
     type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer),
 )
+
+
+def _free_form_paths(schema: dict[str, Any]) -> frozenset[tuple[str, ...]]:
+    """Member paths at which the schema allows any JSON object (the client-owned documents): a
+    non-integer number there is data, not a mistyped integer, so it need not leave the fast path."""
+    defs = schema.get("$defs", {})
+    found: set[tuple[str, ...]] = set()
+
+    def walk(node: Any, path: tuple[str, ...], depth: int) -> None:
+        while isinstance(node, dict) and "$ref" in node and depth < 50:
+            node = defs.get(node["$ref"].rsplit("/", 1)[-1], {})
+            depth += 1
+        if not isinstance(node, dict) or depth > 50:
+            return
+        props = node.get("properties")
+        if node.get("type") == "object" and not props and not any(
+            k in node for k in ("additionalProperties", "propertyNames", "patternProperties")
+        ):
+            found.add(path)
+            return
+        for name, sub in (props or {}).items():
+            walk(sub, (*path, name), depth + 1)
+        for key in ("oneOf", "anyOf", "allOf"):
+            for sub in node.get(key, []):
+                walk(sub, path, depth + 1)
+
+    walk(schema, (), 0)
+    return frozenset(found)
+
+
+def _float_outside(value: Any, free: frozenset[tuple[str, ...]], path: tuple[str, ...] = ()) -> bool:
+    if path in free:
+        return False
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_float_outside(v, free, (*path, k)) for k, v in value.items())
+    if isinstance(value, list):
+        # Array items are never free-form documents' roots in v1; keep the path, mark the level.
+        return any(_float_outside(v, free, (*path, "[]")) for v in value)
+    return False
+
+
+_SCRUB_MIN_LENGTH = 8  # shorter strings are no credible secret, and scrubbing them would garble text
+
+
+def _secret_texts(message: Any) -> list[str]:
+    """Every string (and number spelling) found under a secret member of `message`, longest first."""
+    names = secret_member_names()
+    texts: set[str] = set()
+
+    def collect(node: Any) -> None:
+        if isinstance(node, str):
+            texts.add(node)
+        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+            texts.add(repr(node))
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                texts.add(key)
+                collect(value)
+        elif isinstance(node, list):
+            for item in node:
+                collect(item)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in names:
+                    collect(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(message)
+    return sorted((t for t in texts if len(t) >= _SCRUB_MIN_LENGTH), key=len, reverse=True)
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "<redacted>")
+    return text
 
 
 def _leaf_errors(error: ValidationError) -> list[ValidationError]:
@@ -115,6 +214,7 @@ class _Kind:
         self.direction = direction
         self.schema = schema
         self.fast = jsonschema_rs.validator_for(schema, validate_formats=False)
+        self.free_form = _free_form_paths(schema)
         self._rich: Any = None
 
     def violations(self, message: Any) -> list[Violation]:
@@ -122,6 +222,9 @@ class _Kind:
             self._rich = _RichValidator(self.schema)
         found: list[Violation] = []
         status = message.get("status") if isinstance(message, dict) else None
+        # A violation message quotes the offending value, and the value may hold a token (SEC-5): the
+        # validator scrubs every secret it was given from every text it produces.
+        secrets = _secret_texts(message)
         for error in sorted(self._rich.iter_errors(message), key=lambda e: list(e.path)):
             for leaf in _leaf_errors(error):
                 message_text, kind = leaf.message, str(leaf.validator)
@@ -137,13 +240,23 @@ class _Kind:
                     or _RULE_REQUIREMENTS.get((self.direction, kind))
                     or _default_requirement(self.direction, leaf.json_path, status)
                 )
-                found.append(Violation(leaf.json_path, message_text, str(leaf.validator), requirement))
+                found.append(Violation(leaf.json_path, _scrub(message_text, secrets), str(leaf.validator), requirement))
         return found
 
     def check(self, message: Any, has_float: bool) -> list[Violation]:
-        if self.fast.is_valid(message) and not has_float:
+        fast_ok = self.fast.is_valid(message)
+        if fast_ok and not (has_float and _float_outside(message, self.free_form)):
             return []
-        return self.violations(message)
+        found = self.violations(message)
+        if not fast_ok and not found:
+            # The two validators disagree: never accept what either rejects. Report jsonschema-rs's view.
+            secrets = _secret_texts(message)
+            status = message.get("status") if isinstance(message, dict) else None
+            for error in self.fast.iter_errors(message):
+                path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.instance_path)
+                requirement = _default_requirement(self.direction, path, status)
+                found.append(Violation(path, _scrub(error.message, secrets), "schema", requirement))
+        return found
 
 
 class MessageValidator:
@@ -154,7 +267,7 @@ class MessageValidator:
         reg = self.registry
         self.version: str = reg.document("request.json")["properties"]["version"]["const"]
         command_pattern = reg.document("common.json")["$defs"]["CommandName"]
-        self._command_re = re.compile(command_pattern["pattern"])
+        self._command_re = ecma_regex(command_pattern["pattern"])
         self._command_max = command_pattern["maxLength"]
         id_schema = reg.document("common.json")["$defs"]["RequestId"]
         self._id_len = (id_schema["minLength"], id_schema["maxLength"])
@@ -177,7 +290,7 @@ class MessageValidator:
     def echo_command(self, message: Any) -> str | None:
         if isinstance(message, dict):
             value = message.get("command")
-            if isinstance(value, str) and len(value) <= self._command_max and self._command_re.match(value):
+            if isinstance(value, str) and len(value) <= self._command_max and self._command_re.search(value):
                 return value
         return None
 

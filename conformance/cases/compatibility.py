@@ -11,7 +11,7 @@ from __future__ import annotations
 from conformance.case import case
 from conformance.cases._helpers import ok
 from conformance.context import CaseContext
-from conformance.verifiers import expect_error
+from conformance.verifiers import expect_alive, expect_error, expect_null_echo, expect_true
 
 
 @case("compatibility.unknown-parameter", "an unknown parameter member is InvalidRequest schema",
@@ -67,3 +67,22 @@ def numbers_and_nulls(ctx: CaseContext) -> None:
         ok(ctx, "inspect", s.params(expression="3"))
     ok(ctx, "session.resume", s.params())
     ok(ctx, "session.close", s.params())
+
+
+@case("compatibility.numbers-beyond-binary64", "a number beyond the binary64 range is InvalidRequest json",
+      sends="snapshot whose preferences hold 1e400, then one holding a 310-digit integer; then 1e308 and "
+            "1.0 that must be kept as equal binary64 values",
+      requirements=["CMP-8", "CMP-7", "SNP-6"])
+def numbers_beyond_binary64(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    for literal in ("1e400", "-1e400", "9" * 310):
+        body = ('{"id":"big-number","version":"1.0","command":"session.snapshot","parameters":{"session_id":"'
+                + s.session_id + '","token":"' + s.token + '","state":{"preferences":{"n":' + literal + "}}}}")
+        exchange = ctx.default.send_frames([body.encode()], request={"preferences": {"n": literal[:12]}})
+        expect_error(exchange, "InvalidRequest", "CMP-8", reason="json")
+        expect_null_echo(exchange, "TRN-13")
+    expect_alive(ctx, s, revision=0, requirement="CMP-8")
+    ok(ctx, "session.snapshot", s.params(state={"preferences": {"edge": 1e308, "one": 1.0}}), "CMP-7")
+    prefs = ok(ctx, "session.resume", s.params(), "SNP-6")["state"]["preferences"]
+    expect_true(prefs.get("edge") == 1e308 and prefs.get("one") == 1, "{edge: 1e308, one: 1}", prefs, "SNP-6",
+                "numbers inside preferences must come back equal as binary64 values")

@@ -40,10 +40,17 @@ def test_body_exactly_at_the_limit_is_accepted():
         (b'{"a":"\\ud800"}', ("InvalidRequest", "json")),
         (b'{"\\udc00":1}', ("InvalidRequest", "json")),
         (b"\xef\xbb\xbf{}", ("InvalidRequest", "json")),
+        (b'{"a":1e400}', ("InvalidRequest", "json")),
+        (b'{"a":-1e400}', ("InvalidRequest", "json")),
+        (b'{"a":' + b"9" * 310 + b"}", ("InvalidRequest", "json")),
     ],
 )
 def test_each_malformed_body_gets_its_reason(body, expected):
     assert reason(body) == expected
+
+
+def test_numbers_within_binary64_range_are_kept():
+    assert decode_body(b'{"a":1e308,"b":' + b"1" * 300 + b"}").message == {"a": 1e308, "b": int("1" * 300)}
 
 
 def test_escaped_surrogate_pairs_are_valid_text():

@@ -72,3 +72,4 @@ def test_secret_members_come_from_the_schemas_and_are_redacted_everywhere():
     out = redact({"parameters": {"token": "secret-value", "nested": [{"token": "other"}]}, "id": "x"})
     assert "secret-value" not in repr(out) and "other" not in repr(out)
     assert out["id"] == "x"
+    assert "secret-value" not in repr(redact({"token": ["secret-value"], "p": {"token": {"k": "secret-value"}}}))

@@ -125,3 +125,44 @@ def test_timestamp_without_z_is_a_violation(v):
 def test_direction_is_detected_from_status(v):
     assert v.direction_of({"status": "success"}) == "response"
     assert v.direction_of({"command": "hello"}) == "request"
+
+
+@pytest.mark.parametrize("field", ["session_id", "token"])
+def test_a_trailing_newline_does_not_satisfy_a_pattern(v, field):
+    params = {"session_id": SID, "token": TOKEN}
+    params[field] += "\n"
+    verdict = v.check_request(request("session.validate", **params))
+    assert verdict.error_code == "InvalidRequest" and verdict.reason == "schema"
+
+
+def test_a_command_with_a_trailing_newline_is_not_a_command_name(v):
+    verdict = v.check_request({"id": "r", "version": "1.0", "command": "hello\n", "parameters": {}})
+    assert verdict.error_code == "InvalidRequest" and verdict.command is None
+
+
+@pytest.mark.parametrize("token", [[TOKEN], {"t": TOKEN}, 12345678901234])
+def test_violations_never_quote_a_token_whatever_its_type(v, token):
+    verdict = v.check_request(request("session.validate", session_id=SID, token=token))
+    assert verdict.error_code == "InvalidRequest"
+    text = repr(verdict.details) + verdict.message
+    assert str(TOKEN) not in text and "12345678901234" not in text
+
+
+def test_a_violation_quoting_the_whole_parameters_hides_the_token(v):
+    verdict = v.check_request(request("inspect", session_id=SID, token=TOKEN, expression="1", object_id="o1"))
+    assert verdict.error_code == "InvalidRequest"
+    assert TOKEN not in repr(verdict.details) and "<redacted>" in repr(verdict.details)
+
+
+def test_client_documents_are_free_form_so_their_floats_stay_on_the_fast_path(v):
+    assert v.requests["session.snapshot"].free_form == {
+        ("parameters", "state", "inspector"), ("parameters", "state", "preferences")}
+    assert v.successes["session.resume"].free_form == {
+        ("result", "state", "inspector"), ("result", "state", "preferences")}
+
+
+def test_a_message_the_fast_validator_rejects_is_never_accepted(v, monkeypatch):
+    kind = v.requests["session.validate"]
+    monkeypatch.setattr(type(kind), "violations", lambda self, message: [])  # a rich validator that misses it
+    found = kind.check(request("session.validate", session_id=SID), has_float=False)
+    assert found and found[0].path == "$.parameters"

@@ -133,6 +133,30 @@ def _float_outside(value: Any, free: frozenset[tuple[str, ...]], path: tuple[str
     return False
 
 
+def _stray_nulls(reply: dict[str, Any], kind: _Kind) -> list[Violation]:
+    """`null` where the schemas allow unknown members (CMP-3): only an error reply's id and command and
+    the client's own documents may hold null; the schemas catch the rest."""
+    found: list[Violation] = []
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if path in kind.free_form:
+            return
+        if node is None:
+            if not (reply.get("status") == "error" and path in (("id",), ("command",))):
+                where = "$" + "".join(f".{p}" for p in path)
+                found.append(Violation(where, "null is not allowed in a reply: leave an optional member out",
+                                       "null", "CMP-3"))
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, (*path, key))
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, (*path, "[]"))
+
+    walk(reply, ())
+    return found
+
+
 _SCRUB_MIN_LENGTH = 8  # shorter strings are no credible secret, and scrubbing them would garble text
 
 
@@ -176,8 +200,35 @@ def _scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
+def _discriminator_error(error: ValidationError) -> ValidationError | None:
+    """When every branch of a failed anyOf/oneOf rejects the same member with const/enum, that member
+    is the discriminator (e.g. `reason`): one error naming the allowed values says what is wrong."""
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub in error.context or []:
+        if sub.relative_schema_path:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    if not branches or len(branches) != len(error.validator_value):
+        return None
+    keyed = [
+        {tuple(e.absolute_path): e for e in errs if e.validator in ("const", "enum")} for errs in branches.values()
+    ]
+    common = set.intersection(*(set(k) for k in keyed))
+    if not common:
+        return None
+    path = min(common, key=len)
+    allowed: list[Any] = []
+    for errs in keyed:
+        e = errs[path]
+        allowed.extend([e.validator_value] if e.validator == "const" else e.validator_value)
+    pick = keyed[0][path]
+    return ValidationError(f"{pick.instance!r} is not one of {allowed!r}", validator="enum", validator_value=allowed,
+                           instance=pick.instance, schema=pick.schema, path=pick.absolute_path)
+
+
 def _leaf_errors(error: ValidationError) -> list[ValidationError]:
     """For anyOf/oneOf failures, the errors of the branch that came closest, not every branch's."""
+    if error.validator in ("anyOf", "oneOf") and error.context and (found := _discriminator_error(error)):
+        return [found]
     if error.validator in ("anyOf", "oneOf") and error.context:
         best = best_match(error.context)
         branch = best.relative_schema_path[0] if best.relative_schema_path else None
@@ -350,7 +401,7 @@ class MessageValidator:
             if kind is None:
                 problems = self.any_response.check(message, has_float)
                 return problems or [Violation("$.command", f"{command!r} is not a v1 command", "enum")]
-            return kind.check(message, has_float)
+            return kind.check(message, has_float) + _stray_nulls(message, kind)
         if status == "error":
             error = message.get("error")
             code = error.get("code") if isinstance(error, dict) else None
@@ -359,7 +410,12 @@ class MessageValidator:
                 # An unknown code matches no variant: name it, rather than the nearest variant's complaints.
                 problems = [p for p in self.any_error.check(message, has_float) if not p.path.startswith("$.error")]
                 return problems + [Violation("$.error.code", f"{code!r} is not a v1 error code", "enum")]
-            return (kind or self.any_error).check(message, has_float)
+            found = (kind or self.any_error).check(message, has_float)
+            info = self.registry.commands.get(message.get("command"))  # type: ignore[arg-type]
+            if kind is not None and info is not None and code not in info.errors:
+                found.append(Violation("$.error.code", f"{message.get('command')} never answers {code}; it may "
+                                       f"answer {', '.join(info.errors)}", "x-stui-command.errors", "ERR-2"))
+            return found + _stray_nulls(message, kind or self.any_error)
         if isinstance(status, str):
             # Any other status string: which members to expect is unknowable, so only the status is wrong.
             return [Violation("$.status", f"status must be 'success' or 'error', not {status[:32]!r}", "enum")]

@@ -4,11 +4,13 @@ twice; a reused id with different content is `id_reused`.
 
 from __future__ import annotations
 
+import json
+
 from conformance.case import NEED_RESTART, case
 from conformance.cases._helpers import evaluate, ok, validate
 from conformance.cases.concurrency import _message
 from conformance.context import CaseContext
-from conformance.verifiers import expect_equal, expect_error, expect_success
+from conformance.verifiers import expect_equal, expect_error, expect_success, expect_true
 from stui_protocol.codec import encode
 
 
@@ -83,6 +85,21 @@ def create_retry(ctx: CaseContext) -> None:
     for exchange in replies[1:]:
         expect_equal(first, expect_success(exchange, "session.create", "RTY-5"), "RTY-5", "the retried create result")
     ok(ctx, "session.create", {"client_id": cid}, "RTY-5")
+
+
+@case("retries.create-replay-needs-the-same-connection",
+      "a create repeated on another connection never gets the original session's token",
+      sends="session.create id R on connection A; the same request (client_id, id) on connection B",
+      requirements=["RTY-10", "SEC-5"])
+def create_replay_other_connection(ctx: CaseContext) -> None:
+    cid = ctx.client_id("replay")
+    first = expect_success(ctx.call("session.create", {"client_id": cid}, request_id="replay-create"),
+                           "session.create", "RTY-5")
+    other = ctx.client().call("session.create", {"client_id": cid}, request_id="replay-create")
+    leaked = json.dumps(other.reply)
+    expect_true(first["token"] not in leaked and first["session_id"] not in leaked,
+                "a reply without the first session's id and token", "the first session's reply", "RTY-10",
+                "a repeated create from another connection was answered with the original session")
 
 
 @case("retries.pipelined-duplicate", "a retry arriving before the original's reply is not executed twice",

@@ -187,6 +187,7 @@ def test_hypothesis_generates_valid_messages_from_bundle(name: str) -> None:
         if envelope_only:
             return  # any command name: UnknownCommand is the right verdict, not a schema failure
         _, violations = validator().check(message, direction)
-        assert violations == []
+        # Generated replies may hold null in open members: schema-valid, but CMP-3 (beyond the schemas).
+        assert [v for v in violations if v.requirement != "CMP-3"] == []
 
     generated_message_validates()

@@ -2,7 +2,8 @@
 
 Prints exactly one line "listening on ENDPOINT" to stderr once the socket is bound and the store is
 open, so a parent process can wait for it (with `--bind tcp://127.0.0.1:0` the line carries the
-port actually bound). Log lines go to stderr as well, one `key=value` line per request.
+port actually bound). Log lines go to stderr as well: connections, attach/detach, start/stop and
+failures at INFO; one `key=value` line per request at DEBUG (`--log-level debug`).
 
 This module wires parts together; it must never hold protocol logic. An unreadable store or an
 unbindable address ends start-up with a one-line reason and exit status 2, never a silent empty start.
@@ -25,6 +26,14 @@ from reference_server.storage import SessionStore, StoreError
 from reference_server.transport import RouterTransport
 
 DEFAULT_BIND = "tcp://127.0.0.1:5555"
+# ServerConfig field -> the option that sets it, so a refused value is reported by its option.
+OPTION_OF = {
+    "max_message_bytes": "--max-message-bytes", "max_nesting_depth": "--max-nesting-depth",
+    "idle_timeout_s": "--idle-timeout", "absolute_timeout_s": "--absolute-timeout",
+    "max_sessions_per_client": "--max-sessions-per-client", "retry_window_s": "--retry-window",
+    "tombstone_retention_s": "--tombstone-retention", "max_revisions_kept": "--max-revisions",
+    "cleanup_interval_s": "--cleanup-interval",
+}
 
 
 def default_data_dir() -> Path:
@@ -73,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
             cleanup_interval_s=args.cleanup_interval, strict=args.strict,
         )
     except ValueError as exc:
-        print(f"stui-reference-server: {exc}", file=sys.stderr)
+        text = str(exc)
+        field = text.split(" ", 1)[0]
+        if field in OPTION_OF:
+            text = f"{OPTION_OF[field]} ({field}){text[len(field):]}"
+        print(f"stui-reference-server: invalid setting: {text}", file=sys.stderr)
         return 2
     data_dir = args.data_dir or default_data_dir()
     try:

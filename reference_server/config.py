@@ -13,6 +13,21 @@ from stui_protocol.codec import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_NESTING_D
 SERVER_NAME = "stui-reference-server"
 SERVER_VERSION = "0.1.0"
 
+# The smallest value spec/11-limits.md lets a server announce (LIM-1), by setting.
+MINIMUMS: dict[str, int] = {
+    "max_message_bytes": 65536,
+    "max_nesting_depth": 32,
+    "idle_timeout_s": 1,
+    "absolute_timeout_s": 1,
+    "tombstone_retention_s": 1,
+    "retry_window_s": 1,
+    "max_sessions_per_client": 1,
+    "max_revisions_kept": 2,
+}
+# The deepest nesting this server can decode, check, store and send back (the JSON parser and
+# encoder recurse per level, within Python's recursion limit); announcing more would break LIM-2.
+MAX_NESTING_DEPTH_CAP = 512
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -34,19 +49,20 @@ class ServerConfig:
     server_version: str = SERVER_VERSION
 
     def __post_init__(self) -> None:
-        for name in (
-            "max_message_bytes", "max_nesting_depth", "idle_timeout_s", "absolute_timeout_s",
-            "max_sessions_per_client", "max_revisions_kept",
-        ):
+        """Refuses what hello could not announce: a value below the spec's minimum (LIM-1)."""
+        for name, minimum in MINIMUMS.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("retry_window_s", "tombstone_retention_s"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if self.cleanup_interval_s <= 0:
-            raise ValueError("cleanup_interval_s must be positive")
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+            if value < minimum:
+                raise ValueError(f"{name} must be at least {minimum} (spec 11, LIM-1), got {value}")
+        if self.max_nesting_depth > MAX_NESTING_DEPTH_CAP:
+            raise ValueError(
+                f"max_nesting_depth must be at most {MAX_NESTING_DEPTH_CAP} (the deepest this server "
+                f"decodes), got {self.max_nesting_depth}"
+            )
+        if not self.cleanup_interval_s > 0:
+            raise ValueError(f"cleanup_interval_s must be positive, got {self.cleanup_interval_s!r}")
 
     def limits(self) -> dict[str, int]:
         """hello's `limits` object."""

@@ -10,9 +10,18 @@ Theory of operation:
    (epoch seconds), ids and tokens from the injected `random_source` (`secrets.token_urlsafe` in
    production), durability from the injected `SessionStore`. Tests drive it with a fake clock.
 3. Only what must precede the reply happens per request: create, snapshot and close commit before
-   their reply; activity, expiry marks and purges are batched in `tick()`, which the transport calls
-   periodically. A session the engine holds is never re-read from storage.
-4. Lifecycle transitions are looked up in `stui_protocol.lifecycle`, never decided here.
+   their reply; an expiry a request discovers is written (one row) before its SessionExpired reply,
+   so a restart cannot revive it (LIF-1); an error reply to snapshot/close after the token check is
+   stored for retries before it is sent (RTY-6). Activity, expiries found by housekeeping and all
+   deletions from storage are batched in `tick()`, which the transport calls periodically. A
+   request that finds a session past its retention only drops it from memory (answering
+   SessionNotFound); the next `tick()` deletes it from storage. A session the engine holds is never
+   re-read from storage.
+4. Lifecycle transitions are looked up in `stui_protocol.lifecycle`, never decided here; deadlines
+   come from `reference_server.expiry`.
+5. Nothing a session holds can make a reply too large to read: evaluate/inspect refuse (with
+   EvaluationError, changing nothing) a result or a workspace that would not fit in
+   `max_message_bytes` together with the session's client-owned parts.
 
 What it must never do: log, store or echo a token anywhere but in the create reply; execute a
 retried request twice; answer success for create/snapshot/close before the change is durable.
@@ -28,13 +37,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from reference_server import expiry
 from reference_server.config import ServerConfig
 from reference_server.evaluator import EvaluationError, Value, evaluate
 from reference_server.reply_cache import CachedReply, Fingerprint, ReplyCache, fingerprint
 from reference_server.sessions import (
+    Binding,
     Session,
     SessionRegistry,
     StateUnavailable,
+    binding_size,
     empty_state,
     encode_state,
     token_digest,
@@ -56,6 +68,12 @@ TOKEN_BYTES = 32  # 256 bits -> 43 base64url characters
 CAPABILITIES = ("evaluate", "inspect", "retry.durable")
 PROTOCOL_VERSION = "1.0"
 SESSION_LIMIT_NAME = "max_sessions_per_client"  # as named in hello's limits
+# Room for everything of a reply but the state document or the value: the envelope, a request id of
+# 128 characters escaped as \u00XX, the timestamps and fallback. Measured below 1200 bytes.
+REPLY_OVERHEAD_BYTES = 2048
+CREATE_ATTEMPTS = 8  # session ids drawn before giving up on a colliding random source
+# Commands whose replies storage keeps for retries across a restart (retry.durable, RTY-6).
+_DURABLE_RETRY_COMMANDS = frozenset({"session.snapshot", "session.close"})
 # Store failures that turn into InternalError instead of crashing the server.
 _STORE_FAILURES = (StoreError, sqlite3.Error, OSError)
 
@@ -80,6 +98,28 @@ class _Failure(Exception):
         self.details = details
         # InternalError is not cached: the spec lets the client retry the same id.
         self.cache = cache
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One session-scoped request as its command handler sees it."""
+
+    request_id: str
+    parameters: dict[str, Any]
+    now: float
+    fingerprint: Fingerprint
+    peer: str  # the connection the request came from (routing id, hex)
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    """What evaluating some code would change: the result's binding, the assignments with their
+    bindings, and the workspace/objects size (Session.server_bytes) after them."""
+
+    binding: Binding
+    assignments: dict[str, Value]
+    bindings: dict[str, Binding]
+    server_bytes: int
 
 
 class Engine:
@@ -107,15 +147,13 @@ class Engine:
         # inject a schema-invalid reply and see --strict catch it.
         self.response_hook: ResponseHook | None = None
         self.strict_violations = 0
-        self._peer = ""  # the connection of the request being processed
-        self._expired_unsaved: list[tuple[str, float]] = []
         self._hello_result = {
             "protocol_versions": [PROTOCOL_VERSION],
             "server": {"name": config.server_name, "version": config.server_version},
             "capabilities": list(CAPABILITIES),
             "limits": config.limits(),
         }
-        self._session_commands: dict[str, Callable[[Session, str, dict[str, Any], float, bytes], bytes]] = {
+        self._session_commands: dict[str, Callable[[Session, _Call], bytes]] = {
             "session.resume": self._resume,
             "session.validate": self._validate,
             "session.snapshot": self._snapshot,
@@ -137,8 +175,9 @@ class Engine:
     def process(self, body_frames: list[bytes], peer: str = "") -> Reply:
         started = time.perf_counter()
         reply = self._process(body_frames, peer)
-        if request_log.isEnabledFor(logging.INFO):
-            request_log.info(
+        # Per request: DEBUG. INFO is for connections, attach/detach, start/stop and failures.
+        if request_log.isEnabledFor(logging.DEBUG):
+            request_log.debug(
                 "request command=%s session=%s outcome=%s duration_us=%d peer=%s",
                 reply.command or "-", reply.session_id[:8] if reply.session_id else "-", reply.outcome,
                 (time.perf_counter() - started) * 1e6, peer or "-",
@@ -147,8 +186,8 @@ class Engine:
 
     def peer_disconnected(self, peer: str) -> None:
         """The transport saw a client connection close; its routing id is no longer attached."""
-        left = self.sessions.peer_gone(peer)
-        log.info("disconnect peer=%s sessions=%d", peer, left)
+        for session_id in self.sessions.peer_gone(peer):
+            log.info("detach session=%s peer=%s reason=disconnect", session_id[:8], peer or "-")
 
     def tick(self) -> None:
         """Housekeeping off the reply path: expire, purge, forget old replies, flush activity."""
@@ -156,27 +195,30 @@ class Engine:
         cfg = self.config
         self.replies.expire(now)
         activity: list[tuple[str, float]] = []
-        expired, self._expired_unsaved = self._expired_unsaved, []
+        expired: list[Session] = []
         gone: list[str] = []
         for session in self.sessions.live.values():
             if session.status is State.ACTIVE:
                 deadline, event = session.deadline(cfg.idle_timeout_s, cfg.absolute_timeout_s)
                 if now >= deadline:
                     session.apply(event, deadline)
-                    expired.append((session.session_id, deadline))
+                    session.expiry_pending = True
+            if session.expiry_pending:
+                expired.append(session)
             if session.activity_dirty:
                 activity.append((session.session_id, session.last_active_at))
                 session.activity_dirty = False
             if session.status is not State.ACTIVE and (session.ended_at or 0) + cfg.tombstone_retention_s <= now:
                 gone.append(session.session_id)
-            for peer, seen in list(session.attached.items()):
-                if seen + cfg.idle_timeout_s <= now:
-                    del session.attached[peer]
+            for peer in self.sessions.detach_idle(session, now, cfg.idle_timeout_s):
+                log.info("detach session=%s peer=%s reason=idle", session.session_id[:8], peer or "-")
         try:
             if activity:
                 self.store.flush_activity(activity)
             if expired:
-                self.store.mark_expired(expired)
+                self.store.mark_expired([(s.session_id, s.ended_at or now) for s in expired])
+                for session in expired:
+                    session.expiry_pending = False
             # Sessions only in storage: the held ones' activity was flushed just above.
             self.store.expire_overdue(now, cfg.idle_timeout_s, cfg.absolute_timeout_s, self.started_at)
             purged = self.store.purge(now, cfg.tombstone_retention_s, cfg.retry_window_s)
@@ -186,7 +228,6 @@ class Engine:
                 held = self.sessions.live.get(session_id)
                 if held is not None:
                     held.activity_dirty = True
-            self._expired_unsaved.extend(expired)
             return
         scopes = set(gone) | set(purged)
         for session_id in scopes:
@@ -234,9 +275,11 @@ class Engine:
             if verdict.error_code == "InvalidRequest":
                 details.setdefault("reason", verdict.reason or "schema")
             text = verdict.message or "invalid request"
-            token = _request_token(message)
-            if token:  # SEC-5: schema messages quote offending values, which may include the token
-                text, details = _redact(text, token), _redact(details, token)
+            # SEC-5: the validator scrubs secrets of 8 or more characters from what it quotes; a
+            # shorter token value, or one of another type, is still quoted by the schema message.
+            quotations = _token_quotations(message)
+            if quotations:
+                text, details = _redact(text, quotations), _redact(details, quotations)
             return self._error_reply(
                 verdict.id, verdict.command, now, verdict.error_code or "InvalidRequest", text, details or None,
             )
@@ -267,7 +310,7 @@ class Engine:
     ) -> Reply:
         session_id: str = parameters["session_id"]
         session = self.sessions.get(session_id, now)
-        if session is None or self._purge_if_due(session, now):
+        if session is None or self._past_retention(session, now):
             raise _Failure("SessionNotFound", "no session with this id exists")
         if not session.token_matches(parameters["token"]):
             raise _Failure("InvalidToken", "the token does not match the session")
@@ -281,11 +324,10 @@ class Engine:
                 f"request id {request_id!r} was already used for a different request in this session",
                 {"reason": "id_reused"},
             )
-        self._peer = peer
+        call = _Call(request_id, parameters, now, request_fingerprint, peer)
         try:
             self._check_lifecycle(session, now)
-            body = self._session_commands[command](session, request_id, parameters, now, request_fingerprint)
-            outcome = "success"
+            body = self._session_commands[command](session, call)
             # A connection attaches with its first successful request on the session (spec 9.4).
             if self.sessions.note_peer(session, peer, now):
                 log.info("attach session=%s peer=%s", session_id[:8], peer or "-")
@@ -293,13 +335,24 @@ class Engine:
             reply = self._error_reply(request_id, command, now, failure.code, failure.message, failure.details,
                                       session_id=session_id)
             if failure.cache:
+                if command in _DURABLE_RETRY_COMMANDS:
+                    # RTY-6 covers every reply of snapshot/close, so an error one is kept durably too.
+                    try:
+                        self.store.put_retry(session_id, RetryRow(request_id, request_fingerprint.digest,
+                                                                  reply.body, now))
+                    except _STORE_FAILURES as exc:
+                        log.error("session=%s retry reply write failed: %s", session_id[:8], exc)
+                        return self._error_reply(request_id, command, now, "InternalError",
+                                                 "session storage failed", None, session_id=session_id)
                 self.replies.put(session_id, request_id, CachedReply(request_fingerprint, reply.body, now))
             return reply
         self.replies.put(session_id, request_id, CachedReply(request_fingerprint, body, now))
-        return Reply(body, command, session_id, outcome)
+        return Reply(body, command, session_id, "success")
 
-    def _purge_if_due(self, session: Session, now: float) -> bool:
-        """A tombstone past retention (or a stored session that ended longer ago than that) is gone."""
+    def _past_retention(self, session: Session, now: float) -> bool:
+        """A tombstone past retention (or an active session whose deadline is longer ago than that)
+        is gone: it is dropped from memory here, and `tick()` deletes it from storage (a request
+        never runs a store-wide purge)."""
         cfg = self.config
         if session.status is State.ACTIVE:
             ended, _ = session.deadline(cfg.idle_timeout_s, cfg.absolute_timeout_s)
@@ -309,10 +362,6 @@ class Engine:
             return False
         self.sessions.drop(session.session_id)
         self.replies.forget_scopes({session.session_id})
-        try:
-            self.store.purge(now, cfg.tombstone_retention_s, cfg.retry_window_s)
-        except _STORE_FAILURES as exc:  # the next tick retries; the answer is the same either way
-            log.error("purge failed: %s", exc)
         return True
 
     def _check_lifecycle(self, session: Session, now: float) -> None:
@@ -321,7 +370,15 @@ class Engine:
             deadline, event = session.deadline(cfg.idle_timeout_s, cfg.absolute_timeout_s)
             if now >= deadline:
                 session.apply(event, deadline)
-                self._expired_unsaved.append((session.session_id, deadline))
+                session.expiry_pending = True
+        if session.expiry_pending:
+            # Durable before SessionExpired is sent: after a crash the session must stay expired.
+            try:
+                self.store.expire_session(session.session_id, session.ended_at or now)
+            except _STORE_FAILURES as exc:
+                log.error("session=%s expiry write failed: %s", session.session_id[:8], exc)
+                raise _Failure("InternalError", "session storage failed", cache=False) from None
+            session.expiry_pending = False
         if session.status is State.CLOSED:
             raise _Failure("SessionClosed", "the session is closed", {"closed_at": rfc3339(session.ended_at or now)})
         if session.status is State.EXPIRED:
@@ -346,7 +403,9 @@ class Engine:
 
     def _create(self, request_id: str, parameters: dict[str, Any], now: float, peer: str) -> Reply:
         client_id: str = parameters["client_id"]
-        scope = ("create", client_id)
+        # Keyed by the connection too: client_id and id are not secret, and a repeat from another
+        # connection must never be handed this session's token (RTY-5, RTY-10).
+        scope = ("create", peer, client_id)
         request_fingerprint = fingerprint("session.create", parameters)
         cached = self.replies.get(scope, request_id, now)
         if cached is not None:
@@ -368,22 +427,32 @@ class Engine:
             )
             self.replies.put(scope, request_id, CachedReply(request_fingerprint, reply.body, now))
             return reply
-        session_id = self.random_source(SESSION_ID_BYTES)
-        while self.sessions.get(session_id, now) is not None:  # 2^-128; matters only for fake sources
-            session_id = self.random_source(SESSION_ID_BYTES)
         token = self.random_source(TOKEN_BYTES)
-        session = Session(
-            session_id=session_id, client_id=client_id, token_digest=token_digest(token), created_at=now,
-            last_active_at=now, status=State.ACTIVE, ended_at=None, revision=0, head_revision=0,
-        )
-        session.variables = {}
-        try:
-            self.store.create_session(session.to_row(), encode_state(empty_state()))
-        except _STORE_FAILURES as exc:
-            log.error("create: storage write failed: %s", exc)
-            raise _Failure("InternalError", "session storage failed; nothing was created", cache=False) from None
+        state = encode_state(empty_state())
+        for _attempt in range(CREATE_ATTEMPTS):
+            session = Session(
+                session_id=self.random_source(SESSION_ID_BYTES), client_id=client_id,
+                token_digest=token_digest(token), created_at=now, last_active_at=now, status=State.ACTIVE,
+                ended_at=None, revision=0, head_revision=0, object_epoch=self.store.epoch,
+            )
+            try:
+                # The PRIMARY KEY refuses an id in use (2^-128 with a real random source).
+                self.store.create_session(session.to_row(), state)
+                break
+            except sqlite3.IntegrityError:
+                continue
+            except _STORE_FAILURES as exc:
+                log.error("create: storage write failed: %s", exc)
+                raise _Failure("InternalError", "session storage failed; nothing was created",
+                               cache=False) from None
+        else:
+            log.error("create: %d session ids drawn were all in use", CREATE_ATTEMPTS)
+            raise _Failure("InternalError", "no free session id; nothing was created", cache=False)
+        session.start_empty()
         self.sessions.add(session)
-        self.sessions.note_peer(session, peer, now)
+        # Not attached: a connection attaches with a request *on* the session (spec 9.4, CON-7),
+        # and session.create names none.
+        session_id = session.session_id
         result = {
             "session_id": session_id, "token": token, "revision": 0,
             "created_at": rfc3339(now), "expires_at": self._expires_at(session),
@@ -398,63 +467,60 @@ class Engine:
         for session_id, created_at, last_active_at in self.store.active_sessions_of_client(client_id):
             held = self.sessions.live.get(session_id)
             if held is not None:
+                if held.status is not State.ACTIVE:
+                    continue
                 deadline, _ = held.deadline(cfg.idle_timeout_s, cfg.absolute_timeout_s)
-                alive = held.status is State.ACTIVE and deadline > now
-            else:
-                last = max(last_active_at, self.started_at)  # as SessionRegistry.get counts it
-                alive = min(last + cfg.idle_timeout_s, created_at + cfg.absolute_timeout_s) > now
-            count += alive
+            else:  # counted as SessionRegistry.get would load it
+                base = expiry.idle_base(last_active_at, self.started_at)
+                deadline, _ = expiry.deadline(created_at, base, cfg.idle_timeout_s, cfg.absolute_timeout_s)
+            count += deadline > now
         return count
 
-    def _resume(
-        self, session: Session, request_id: str, parameters: dict[str, Any], now: float, _fp: Fingerprint
-    ) -> bytes:
+    def _resume(self, session: Session, call: _Call) -> bytes:
+        # RES-2/RES-3: "live" when the engine held the state before this request (also when an
+        # earlier command after a restart loaded it, RES-5), "durable" when this resume loads it.
+        held = session.state_loaded
         self._ensure_state(session)
-        session.touch(now)
+        session.touch(call.now)
         result: dict[str, Any] = {
             "session_id": session.session_id,
             "revision": session.revision,
             "state": session.state_document(),
             "expires_at": self._expires_at(session),
-            "source": "durable" if session.from_storage else "live",
+            "source": "live" if held else "durable",
         }
         # Reported for as long as the held state is older than the newest acknowledged revision (PER-10).
         if session.fallback is not None and session.revision < session.head_revision:
             result["fallback"] = session.fallback.as_result()
-        # From now on the engine holds the session: later resumes attach to the live one.
-        session.from_storage = False
-        return self._reply(request_id, "session.resume", session.session_id, now, result).body
+        return self._reply(call.request_id, "session.resume", session.session_id, call.now, result).body
 
-    def _validate(
-        self, session: Session, request_id: str, parameters: dict[str, Any], now: float, _fp: Fingerprint
-    ) -> bytes:
+    def _validate(self, session: Session, call: _Call) -> bytes:
         # The current revision is the restored one, which differs from the newest after a fallback;
         # a session the engine holds is answered without storage.
         self._ensure_state(session)
-        previous_activity = session.last_active_at  # VAL-2: the activity before this request
-        session.touch(now)
+        previous_activity = session.last_active_at  # VAL-2: the recorded activity before this request
+        session.touch(call.now)
         result = {
             "session_id": session.session_id,
             "valid": True,
             "revision": session.revision,
             "expires_at": self._expires_at(session),
             "last_active_at": rfc3339(previous_activity),
-            "attached_clients": session.attached_count(now, self.config.idle_timeout_s, self._peer),
+            "attached_clients": session.attached_count(call.now, self.config.idle_timeout_s, call.peer),
         }
-        return self._reply(request_id, "session.validate", session.session_id, now, result).body
+        return self._reply(call.request_id, "session.validate", session.session_id, call.now, result).body
 
-    def _snapshot(
-        self, session: Session, request_id: str, parameters: dict[str, Any], now: float, fp: Fingerprint
-    ) -> bytes:
+    def _snapshot(self, session: Session, call: _Call) -> bytes:
         self._ensure_state(session)
-        expected = parameters.get("expected_revision")
+        request_id, now = call.request_id, call.now
+        expected = call.parameters.get("expected_revision")
         if expected is not None and expected != session.revision:
             raise _Failure(
                 "RevisionConflict",
                 f"expected revision {expected}, but the session is at revision {session.revision}",
                 {"current_revision": session.revision, "expected_revision": expected},
             )
-        client_state = parameters.get("state", {})
+        client_state = call.parameters.get("state", {})
         inspector = client_state.get("inspector")
         preferences = client_state.get("preferences")
         document = session.state_document(inspector, preferences)
@@ -463,29 +529,26 @@ class Engine:
         body = self._reply(request_id, "session.snapshot", session.session_id, now, result).body
         try:
             self.store.save_snapshot(
-                session.session_id, revision, now, encode_state(document), RetryRow(request_id, fp.digest, body, now),
+                session.session_id, revision, now, encode_state(document),
+                RetryRow(request_id, call.fingerprint.digest, body, now),
             )
         except _STORE_FAILURES as exc:
             log.error("session=%s snapshot write failed: %s", session.session_id[:8], exc)
             raise _Failure("InternalError", "session storage failed; the snapshot was not saved", cache=False) from None
         session.revision = session.head_revision = revision
-        if inspector is not None:
-            session.inspector = inspector
-        if preferences is not None:
-            session.preferences = preferences
-        session.from_storage = False
+        session.set_client_parts(inspector, preferences)
         session.fallback = None
         session.touch(now)
         session.activity_dirty = False  # save_snapshot wrote last_active_at
         return body
 
-    def _close(
-        self, session: Session, request_id: str, parameters: dict[str, Any], now: float, fp: Fingerprint
-    ) -> bytes:
+    def _close(self, session: Session, call: _Call) -> bytes:
+        now = call.now
         result = {"session_id": session.session_id, "closed": True}
-        body = self._reply(request_id, "session.close", session.session_id, now, result).body
+        body = self._reply(call.request_id, "session.close", session.session_id, now, result).body
         try:
-            self.store.close_session(session.session_id, now, RetryRow(request_id, fp.digest, body, now))
+            self.store.close_session(session.session_id, now,
+                                     RetryRow(call.request_id, call.fingerprint.digest, body, now))
         except _STORE_FAILURES as exc:
             log.error("session=%s close write failed: %s", session.session_id[:8], exc)
             raise _Failure("InternalError", "session storage failed; the session is still open", cache=False) from None
@@ -494,8 +557,9 @@ class Engine:
         session.apply(Event.CLOSE, now)
         return body
 
-    def _run_code(self, session: Session, code: str) -> Value:
-        """Evaluate in the session's workspace; assignments are applied only when all of it ran."""
+    def _run_code(self, session: Session, code: str) -> _Evaluation:
+        """Evaluate in the session's workspace without changing it: `_keep` applies the outcome.
+        A result too large for any reply is an EvaluationError here (EVL-8)."""
         assert session.variables is not None
         try:
             value, assignments = evaluate(code, session.variables)
@@ -509,39 +573,59 @@ class Engine:
             raise _Failure(
                 "EvaluationError", "the code is too large to evaluate", {"reason": "resource limit"},
             ) from None
-        if assignments:
-            session.variables.update(assignments)
-            session.from_storage = False
-        return value
+        bindings, server_bytes = session.planned_bindings(assignments)
+        binding = next((bindings[name] for name, v in assignments.items() if v is value), None)
+        if binding is None:
+            binding = value.to_binding()
+        if len(encode(binding)) > self.config.max_message_bytes - REPLY_OVERHEAD_BYTES:
+            raise _Failure("EvaluationError", "the result is too large to send within max_message_bytes",
+                           {"reason": f"the result's print string does not fit in a reply of "
+                                      f"{self.config.max_message_bytes} bytes (max_message_bytes)"})
+        return _Evaluation(binding, assignments, bindings, server_bytes)
 
-    def _evaluate(
-        self, session: Session, request_id: str, parameters: dict[str, Any], now: float, _fp: Fingerprint
-    ) -> bytes:
-        self._ensure_state(session)
-        value = self._run_code(session, parameters["code"])
-        session.touch(now)
-        result = {"print_string": value.print_string, "class": value.class_name}
-        return self._reply(request_id, "evaluate", session.session_id, now, result).body
+    def _keep(self, session: Session, run: _Evaluation, *, register: bool) -> str | None:
+        """Apply an evaluation's assignments (and register its value as a new object when
+        `register`), unless the session's state would then not fit in a resume reply together with
+        its client-owned parts: then EvaluationError, and nothing changes (EVL-8)."""
+        # An object id is at most as long as the next one (ids only grow).
+        added = binding_size(session.peek_object_id(), run.binding) if register else 0
+        if run.server_bytes + added + session.client_bytes > self.config.max_message_bytes - REPLY_OVERHEAD_BYTES:
+            raise _Failure("EvaluationError", "the session's state would no longer fit in a reply",
+                           {"reason": f"the session's state would exceed {self.config.max_message_bytes} bytes "
+                                      "(max_message_bytes), so session.resume could not return it; nothing "
+                                      "was changed"})
+        if run.assignments:
+            session.bind(run.assignments, run.bindings, run.server_bytes)
+        if not register:
+            return None
+        object_id = session.new_object_id()
+        session.register_object(object_id, run.binding)
+        return object_id
 
-    def _inspect(
-        self, session: Session, request_id: str, parameters: dict[str, Any], now: float, _fp: Fingerprint
-    ) -> bytes:
+    def _evaluate(self, session: Session, call: _Call) -> bytes:
         self._ensure_state(session)
-        if "object_id" in parameters:
-            object_id = parameters["object_id"]
+        run = self._run_code(session, call.parameters["code"])
+        self._keep(session, run, register=False)
+        session.touch(call.now)
+        result = {"print_string": run.binding["print_string"], "class": run.binding["class"]}
+        return self._reply(call.request_id, "evaluate", session.session_id, call.now, result).body
+
+    def _inspect(self, session: Session, call: _Call) -> bytes:
+        self._ensure_state(session)
+        if "object_id" in call.parameters:
+            object_id = call.parameters["object_id"]
             entry = session.objects.get(object_id)
             if entry is None:
                 raise _Failure("ObjectNotFound", f"no object {object_id!r} in this session",
                                {"object_id": object_id})
         else:
-            value = self._run_code(session, parameters["expression"])
-            object_id = session.new_object_id()
-            entry = value.to_binding()
-            session.objects[object_id] = entry
-            session.from_storage = False
-        session.touch(now)
+            run = self._run_code(session, call.parameters["expression"])
+            new_id = self._keep(session, run, register=True)
+            assert new_id is not None
+            object_id, entry = new_id, run.binding
+        session.touch(call.now)
         result = {"object_id": object_id, "class": entry["class"], "print_string": entry["print_string"]}
-        return self._reply(request_id, "inspect", session.session_id, now, result).body
+        return self._reply(call.request_id, "inspect", session.session_id, call.now, result).body
 
     # -- reply builders -----------------------------------------------------------------------------
 
@@ -600,23 +684,41 @@ class Engine:
         return replacement, "InternalError"
 
 
-def _request_token(message: Any) -> str | None:
+def _token_quotations(message: Any) -> list[str]:
+    """How an error text can quote the request's `token` member, whatever its type: the Python and
+    JSON spellings of the whole value (schema messages quote `repr(instance)`) and of every string in
+    it. Longest first, so a longer quotation is replaced before a part of it."""
     parameters = message.get("parameters") if isinstance(message, dict) else None
-    token = parameters.get("token") if isinstance(parameters, dict) else None
-    return token if isinstance(token, str) and token else None
+    if not isinstance(parameters, dict) or "token" not in parameters:
+        return []
+    value = parameters["token"]
+    if value is None or isinstance(value, bool) or value in ("", [], {}):
+        return []
+    found = {repr(value), encode(value).decode("utf-8")}
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, str):
+            found.update((repr(node), encode(node).decode("utf-8")))
+            if len(node) >= 8:  # bare only when long enough not to garble unrelated text
+                found.add(node)
+        elif isinstance(node, dict):
+            pending.extend(node.keys())
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return sorted(found, key=len, reverse=True)
 
 
-def _redact(value: Any, token: str) -> Any:
-    """`value` with every quotation of `token` replaced. Quoted forms are replaced always; the bare
-    string only when it is long enough not to garble unrelated text."""
+def _redact(value: Any, quotations: list[str]) -> Any:
+    """`value` with every quotation of the token replaced."""
     if isinstance(value, str):
-        for quoted in (repr(token), encode(token).decode("utf-8")):
-            value = value.replace(quoted, "'<redacted>'")
-        if len(token) >= 8:
-            value = value.replace(token, "<redacted>")
+        for quoted in quotations:
+            if quoted in value:
+                value = value.replace(quoted, "<redacted>")
         return value
     if isinstance(value, dict):
-        return {k: _redact(v, token) for k, v in value.items()}
+        return {k: _redact(v, quotations) for k, v in value.items()}
     if isinstance(value, list):
-        return [_redact(v, token) for v in value]
+        return [_redact(v, quotations) for v in value]
     return value

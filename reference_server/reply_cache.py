@@ -1,24 +1,25 @@
 """Replies kept for retried request ids (spec RTY): a repeat is answered without executing again.
 
 Entries are keyed by (scope, request id): the scope is the session id for session-scoped commands
-and ("create", client_id) for session.create. Each entry holds a fingerprint of the request's
+and ("create", connection, client_id) for session.create (RTY-10). Each entry holds a fingerprint of the request's
 command and parameters, so that reusing an id for a different request is told apart from a retry,
 and the reply bytes, which are sent back verbatim (same timestamp).
 
 This module is memory only and must never execute a command or touch storage: the durable copies of
-snapshot/close replies are written by storage in the same transaction as the change, and handed
-back here when a session is loaded.
+snapshot/close replies (success replies in the same transaction as the change, error replies in one
+insert before the reply) are written by storage, and handed back here when a session is loaded.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import json
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-Scope = str | tuple[str, str]
+Scope = str | tuple[str, str, str]
 
 
 class Fingerprint:
@@ -70,9 +71,10 @@ class ReplyCache:
     def __init__(self, window_s: float) -> None:
         self.window_s = window_s
         self._entries: dict[tuple[Scope, str], CachedReply] = {}
-        # Insertion order is time order (the clock does not go back within a process), so expiry
-        # pops from the left until it meets a young entry.
-        self._order: deque[tuple[float, tuple[Scope, str]]] = deque()
+        # A heap by stored_at, not insertion order: the clock is wall time and may step back, and
+        # durable replies loaded with a session carry their original (older) times.
+        self._order: list[tuple[float, int, tuple[Scope, str]]] = []
+        self._sequence = itertools.count()  # ties: never compare keys of mixed types
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -88,11 +90,11 @@ class ReplyCache:
             return
         key = (scope, request_id)
         self._entries[key] = entry
-        self._order.append((entry.stored_at, key))
+        heapq.heappush(self._order, (entry.stored_at, next(self._sequence), key))
 
     def expire(self, now: float) -> None:
         while self._order and self._order[0][0] + self.window_s <= now:
-            stored_at, key = self._order.popleft()
+            stored_at, _, key = heapq.heappop(self._order)
             entry = self._entries.get(key)
             if entry is not None and entry.stored_at == stored_at:
                 del self._entries[key]

@@ -2,10 +2,15 @@
 
 A `Session` is one session as the engine holds it: identity (id, client, token digest), lifecycle
 state (consulting `stui_protocol.lifecycle` for every transition), timings, revision counters, the
-workspace (variables as evaluator `Value`s), the object registry, the client-owned documents, and
-the routing ids attached to it. `SessionRegistry` answers "which session is this id?" from memory,
-reading a session's row from storage only the first time a request names it after start-up, and its
-state (newest intact revision) only when a command needs the state.
+workspace (variables as evaluator `Value`s, each with its state-document binding computed once),
+the object registry, the client-owned documents, and the routing ids attached to it.
+`SessionRegistry` answers "which session is this id?" from memory, reading a session's row from
+storage only the first time a request names it after start-up, and its state (newest intact
+revision) only when a command needs the state.
+
+Deadlines come from `reference_server.expiry` only. Object ids are `o<epoch>.<n>`: the epoch is the
+store's, raised durably at every start, so an id is never issued twice for a session, also after a
+restart restored an older revision (INS-1, INS-4).
 
 This module never decides protocol outcomes (that is the engine's job) and never writes to storage;
 it must never hold a token, only its SHA-256 digest.
@@ -19,6 +24,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from reference_server import expiry
 from reference_server.evaluator import Value
 from reference_server.reply_cache import CachedReply, Fingerprint, ReplyCache
 from reference_server.storage import SessionRow, SessionStore, StoredRevision
@@ -26,6 +32,12 @@ from stui_protocol.codec import encode
 from stui_protocol.lifecycle import Event, State, next_state
 
 OBJECT_ID_PREFIX = "o"
+Binding = dict[str, str]  # {"class": ..., "print_string": ...} as in schemas/state.json
+
+
+def binding_size(name: str, binding: Binding) -> int:
+    """Bytes `"name":{...},` adds to an encoded state document (an upper bound by the comma)."""
+    return len(encode(name)) + len(encode(binding)) + 2
 
 
 def token_digest(token: str) -> bytes:
@@ -56,30 +68,39 @@ class Session:
     """One session held by the engine."""
 
     __slots__ = (
-        "session_id", "client_id", "token_digest", "created_at", "last_active_at", "status", "ended_at",
-        "revision", "head_revision", "variables", "objects", "inspector", "preferences", "next_object",
-        "from_storage", "fallback", "attached", "activity_dirty",
+        "session_id", "client_id", "token_digest", "created_at", "last_active_at", "idle_base", "status",
+        "ended_at", "expiry_pending", "revision", "head_revision", "variables", "bindings", "objects", "inspector",
+        "preferences", "server_bytes", "client_bytes", "object_epoch", "next_object", "fallback", "attached",
+        "activity_dirty",
     )
 
     def __init__(
         self, *, session_id: str, client_id: str, token_digest: bytes, created_at: float, last_active_at: float,
-        status: State, ended_at: float | None, revision: int, head_revision: int,
+        status: State, ended_at: float | None, revision: int, head_revision: int, object_epoch: int,
+        idle_base: float | None = None,
     ) -> None:
         self.session_id = session_id
         self.client_id = client_id
         self.token_digest = token_digest
         self.created_at = created_at
-        self.last_active_at = last_active_at
+        self.last_active_at = last_active_at  # recorded last activity (VAL-2)
+        # What the idle deadline counts from: the last activity, or the server's start when that is
+        # later and the session was read from storage (reference_server.expiry, EXP-4).
+        self.idle_base = last_active_at if idle_base is None else idle_base
         self.status = status
         self.ended_at = ended_at
+        self.expiry_pending = False  # expired in memory, not yet written to storage
         self.revision = revision  # the revision the held state derives from
         self.head_revision = head_revision  # highest revision ever assigned: never reused
         self.variables: dict[str, Value] | None = None  # None: state not loaded from storage yet
-        self.objects: dict[str, dict[str, str]] = {}
+        self.bindings: dict[str, Binding] = {}  # name -> state-document binding of variables[name]
+        self.objects: dict[str, Binding] = {}
         self.inspector: dict[str, Any] = {}
         self.preferences: dict[str, Any] = {}
+        self.server_bytes = 0  # encoded size of the workspace bindings and objects
+        self.client_bytes = 0  # encoded size of inspector and preferences
+        self.object_epoch = object_epoch
         self.next_object = 1
-        self.from_storage = False  # state restored from a revision and unchanged since
         self.fallback: Fallback | None = None
         self.attached: dict[str, float] = {}  # routing id (hex) -> last seen
         self.activity_dirty = False
@@ -91,11 +112,7 @@ class Session:
 
     def deadline(self, idle_timeout_s: float, absolute_timeout_s: float) -> tuple[float, Event]:
         """When the session expires, and which timeout it is (the earlier one)."""
-        idle = self.last_active_at + idle_timeout_s
-        absolute = self.created_at + absolute_timeout_s
-        if absolute <= idle:
-            return absolute, Event.ABSOLUTE_TIMEOUT
-        return idle, Event.IDLE_TIMEOUT
+        return expiry.deadline(self.created_at, self.idle_base, idle_timeout_s, absolute_timeout_s)
 
     def apply(self, event: Event, at: float) -> None:
         """A lifecycle transition; raises TransitionError when the table does not allow it."""
@@ -104,14 +121,14 @@ class Session:
             self.ended_at = at
 
     def touch(self, now: float) -> None:
-        """A successful session-scoped request (the lifecycle's USE event)."""
+        """A successful session-scoped request (the lifecycle's USE event). A clock that stepped
+        back moves nothing: deadlines never move earlier."""
         self.status = next_state(self.status, Event.USE)
         if now > self.last_active_at:
             self.last_active_at = now
             self.activity_dirty = True
-
-    def attach(self, peer: str, now: float) -> None:
-        self.attached[peer] = now
+        if now > self.idle_base:
+            self.idle_base = now
 
     def attached_count(self, now: float, window_s: float, requester: str) -> int:
         """Connections attached now, counting the requester (whose request is succeeding)."""
@@ -130,41 +147,92 @@ class Session:
         """The state document (schemas/state.json), optionally with replaced client parts."""
         assert self.variables is not None
         return {
-            "workspace": {"variables": {name: value.to_binding() for name, value in self.variables.items()}},
+            "workspace": {"variables": dict(self.bindings)},
             "objects": dict(self.objects),
             "inspector": self.inspector if inspector is None else inspector,
             "preferences": self.preferences if preferences is None else preferences,
         }
 
+    def start_empty(self) -> None:
+        """The state of a new session."""
+        self.variables, self.bindings, self.objects = {}, {}, {}
+        self.inspector, self.preferences = {}, {}
+        self.server_bytes = 0
+        self.client_bytes = client_parts_size({}, {})
+
     def load_state(self, document: dict[str, Any]) -> None:
         """Adopt a parsed state document (raises ValueError/KeyError/TypeError when malformed)."""
-        variables = {name: Value.from_binding(b) for name, b in document["workspace"]["variables"].items()}
+        variables, bindings, size = {}, {}, 0
+        for name, b in document["workspace"]["variables"].items():
+            variables[name] = Value.from_binding(b)  # canonical print strings only: b is its binding
+            bindings[name] = {"class": b["class"], "print_string": b["print_string"]}
+            size += binding_size(name, bindings[name])
         objects = document["objects"]
         inspector, preferences = document["inspector"], document["preferences"]
         if not all(isinstance(x, dict) for x in (objects, inspector, preferences)):
             raise ValueError("objects, inspector and preferences must be objects")
-        for entry in objects.values():
+        kept: dict[str, Binding] = {}
+        for key, entry in objects.items():
             Value.from_binding(entry)
-        self.variables = variables
-        self.objects = {str(k): {"class": v["class"], "print_string": v["print_string"]} for k, v in objects.items()}
+            kept[str(key)] = {"class": entry["class"], "print_string": entry["print_string"]}
+            size += binding_size(str(key), kept[str(key)])
+        self.variables, self.bindings, self.objects = variables, bindings, kept
         self.inspector = inspector
         self.preferences = preferences
-        self.next_object = 1 + max(
-            (int(k[len(OBJECT_ID_PREFIX):]) for k in self.objects
-             if k.startswith(OBJECT_ID_PREFIX) and k[len(OBJECT_ID_PREFIX):].isdigit()),
-            default=0,
-        )
+        self.server_bytes = size
+        self.client_bytes = client_parts_size(inspector, preferences)
+        # Ids of this process carry this process's epoch: the restored ones (older epochs, or ids
+        # issued after the restored revision and lost) are never issued again.
+        self.next_object = 1
+
+    def planned_bindings(self, assignments: dict[str, Value]) -> tuple[dict[str, Binding], int]:
+        """The bindings of `assignments` and the server_bytes the workspace would have with them."""
+        size = self.server_bytes
+        planned: dict[str, Binding] = {}
+        for name, value in assignments.items():
+            binding = value.to_binding()
+            planned[name] = binding
+            old = self.bindings.get(name)
+            if old is not None:
+                size -= binding_size(name, old)
+            size += binding_size(name, binding)
+        return planned, size
+
+    def bind(self, assignments: dict[str, Value], bindings: dict[str, Binding], server_bytes: int) -> None:
+        """Apply what `planned_bindings` computed."""
+        assert self.variables is not None
+        self.variables.update(assignments)
+        self.bindings.update(bindings)
+        self.server_bytes = server_bytes
+
+    def peek_object_id(self) -> str:
+        return f"{OBJECT_ID_PREFIX}{self.object_epoch}.{self.next_object}"
 
     def new_object_id(self) -> str:
-        object_id = f"{OBJECT_ID_PREFIX}{self.next_object}"
+        object_id = self.peek_object_id()
         self.next_object += 1
         return object_id
+
+    def register_object(self, object_id: str, binding: Binding) -> None:
+        self.objects[object_id] = binding
+        self.server_bytes += binding_size(object_id, binding)
+
+    def set_client_parts(self, inspector: dict[str, Any] | None, preferences: dict[str, Any] | None) -> None:
+        if inspector is not None:
+            self.inspector = inspector
+        if preferences is not None:
+            self.preferences = preferences
+        self.client_bytes = client_parts_size(self.inspector, self.preferences)
 
     def to_row(self) -> SessionRow:
         return SessionRow(
             self.session_id, self.client_id, self.token_digest, self.created_at, self.last_active_at,
             self.status.value, self.ended_at, self.head_revision,
         )
+
+
+def client_parts_size(inspector: dict[str, Any], preferences: dict[str, Any]) -> int:
+    return len(encode(inspector)) + len(encode(preferences))
 
 
 def encode_state(document: dict[str, Any]) -> bytes:
@@ -179,7 +247,7 @@ class SessionRegistry:
         self.started_at = started_at
         self.replies = replies
         self.live: dict[str, Session] = {}
-        self.peers: dict[str, set[str]] = {}  # routing id -> ids of sessions it used
+        self.peers: dict[str, set[str]] = {}  # routing id -> ids of held sessions it is attached to
 
     def get(self, session_id: str, now: float) -> Session | None:
         session = self.live.get(session_id)
@@ -188,16 +256,13 @@ class SessionRegistry:
         row = self.store.load_session(session_id)
         if row is None:
             return None
-        # Activity is flushed in batches, so a crash may lose the latest; counting the last activity
-        # as no earlier than this server's start never expires a session before a deadline it was
-        # promised (spec EXP-4). Ended sessions keep their times.
-        last_active = row.last_active_at
-        if row.status == State.ACTIVE.value:
-            last_active = max(last_active, self.started_at)
+        status = State(row.status)
+        base = expiry.idle_base(row.last_active_at, self.started_at) if status is State.ACTIVE else row.last_active_at
         session = Session(
             session_id=row.session_id, client_id=row.client_id, token_digest=bytes(row.token_digest),
-            created_at=row.created_at, last_active_at=last_active, status=State(row.status),
+            created_at=row.created_at, last_active_at=row.last_active_at, idle_base=base, status=status,
             ended_at=row.ended_at, revision=row.head_revision, head_revision=row.head_revision,
+            object_epoch=self.store.epoch,
         )
         # Durable retry replies (snapshot/close) come back with the session, so a client that lost
         # a reply before a restart still gets the original one.
@@ -214,27 +279,39 @@ class SessionRegistry:
         session = self.live.pop(session_id, None)
         if session is not None:
             for peer in session.attached:
-                sessions = self.peers.get(peer)
-                if sessions is not None:
-                    sessions.discard(session_id)
-                    if not sessions:
-                        del self.peers[peer]
+                self._unlink(peer, session_id)
+
+    def _unlink(self, peer: str, session_id: str) -> None:
+        sessions = self.peers.get(peer)
+        if sessions is not None:
+            sessions.discard(session_id)
+            if not sessions:
+                del self.peers[peer]
 
     def note_peer(self, session: Session, peer: str, now: float) -> bool:
         """Record a successful request from `peer`; True when the peer was not attached before."""
         new = peer not in session.attached
-        session.attach(peer, now)
-        self.peers.setdefault(peer, set()).add(session.session_id)
+        session.attached[peer] = now
+        if new:
+            self.peers.setdefault(peer, set()).add(session.session_id)
         return new
 
-    def peer_gone(self, peer: str) -> int:
-        """A connection closed: detach its routing id everywhere. Returns how many sessions it left."""
+    def detach_idle(self, session: Session, now: float, window_s: float) -> list[str]:
+        """Detach the peers that made no request on `session` for `window_s`; returns them."""
+        idle = [peer for peer, seen in session.attached.items() if seen + window_s <= now]
+        for peer in idle:
+            del session.attached[peer]
+            self._unlink(peer, session.session_id)
+        return idle
+
+    def peer_gone(self, peer: str) -> list[str]:
+        """A connection closed: detach its routing id everywhere. Returns the sessions it left."""
         ids = self.peers.pop(peer, set())
         for sid in ids:
             session = self.live.get(sid)
             if session is not None:
                 session.attached.pop(peer, None)
-        return len(ids)
+        return sorted(ids)
 
     def ensure_state(self, session: Session) -> None:
         """Restore the session's state from the newest intact revision (once)."""
@@ -250,7 +327,6 @@ class SessionRegistry:
                 skipped.append((stored.revision, reason))
                 continue
             session.revision = stored.revision
-            session.from_storage = True
             if skipped:
                 # The machine-readable word for the newest skipped revision (spec 7.4).
                 word = "checksum" if skipped[0][1] == "checksum" else "unreadable"

@@ -10,7 +10,13 @@ Theory of operation:
    skipped and why (the engine reports that as `fallback` in session.resume).
 3. Loading is lazy: opening the store reads no session; a session's row is read when a request
    names it, its revisions when a command needs its state.
-4. Activity (`last_active_at`) is not written per request; the engine flushes it in batches.
+4. Activity (`last_active_at`) is not written per request; the engine flushes it in batches. An
+   expiry the engine decides while answering a request is written (one row) before the reply.
+5. Every open raises the store's object-id epoch by one, durably, before anything is served: ids
+   issued by one server run never repeat those of an earlier run (spec INS-1).
+6. Opening never modifies a file that is not our store: the existing file is first inspected on a
+   read-only connection; only our own store is then switched to WAL. The data directory is created
+   0700 and the database file 0600 (spec SEC-11): the store holds session state and token digests.
 
 What this module must never do: store a token (only its SHA-256 digest reaches it), start silently
 on a store it cannot read (it raises StoreError with the reason), or know about the protocol's
@@ -27,6 +33,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from reference_server.expiry import DEADLINE_SQL
 
 STORE_FILE = "sessions.sqlite3"
 LOCK_FILE = "sessions.lock"
@@ -65,6 +73,8 @@ CREATE TABLE IF NOT EXISTS retry_replies (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS retry_replies_by_age ON retry_replies (stored_at);
 """
+# Added after schema version 1 shipped; created on open when missing (older servers ignore it).
+_META_DDL = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
 _TABLES = {"sessions", "revisions", "retry_replies"}
 
 
@@ -120,10 +130,11 @@ class SessionStore:
         # How many session rows were materialised: tests use it to show that opening a large store
         # loads nothing and that a request loads only the session it names.
         self.rows_loaded = 0
+        self.epoch = 0  # the object-id epoch of this open (raised durably by _open)
         self._lock_fd: int | None = None
         self._db: sqlite3.Connection | None = None
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create data directory {self.data_dir}: {exc.strerror or exc}") from None
         self._take_lock()
@@ -157,47 +168,73 @@ class SessionStore:
             self._lock_fd = None
 
     def _open(self) -> sqlite3.Connection:
-        existed = self.path.exists()
+        fresh = not self.path.exists() or self.path.stat().st_size == 0 or self._inspect_existing()
         try:
+            # Created owner-only; SQLite gives its -wal and -shm files the database file's mode.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open session store {self.path}: {exc}") from None
+        try:
+            db.execute("PRAGMA journal_mode=WAL").fetchone()
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=OFF")
+            db.execute("BEGIN IMMEDIATE")
+            if fresh:
+                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                for statement in _DDL.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            db.execute(_META_DDL)
+            db.execute("INSERT INTO meta VALUES ('object_epoch', 1) "
+                       "ON CONFLICT (key) DO UPDATE SET value = value + 1")
+            self.epoch = db.execute("SELECT value FROM meta WHERE key = 'object_epoch'").fetchone()[0]
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+            db.close()
+            raise StoreError(f"session store {self.path} is unusable: {exc}; refusing to start") from None
+        return db
+
+    def _inspect_existing(self) -> bool:
+        """Refuse an existing file that is not a readable store of ours, on a read-only connection,
+        so that a foreign file is left exactly as it was (spec PER-12). True when the file is an
+        SQLite database without any table (a store whose creation was interrupted): it is set up
+        like a new one."""
+        try:
+            ro = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open session store {self.path}: {exc}") from None
         try:
             # Any read makes SQLite parse the header: a non-database file fails here.
-            db.execute("PRAGMA journal_mode=WAL").fetchone()
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA foreign_keys=OFF")
-            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            application_id = db.execute("PRAGMA application_id").fetchone()[0]
-            user_version = db.execute("PRAGMA user_version").fetchone()[0]
-            if tables:
-                if application_id != APPLICATION_ID or not tables >= _TABLES:
-                    raise StoreError(
-                        f"{self.path} is an SQLite database but not a STUI session store "
-                        f"(tables: {', '.join(sorted(tables)) or 'none'}); refusing to start"
-                    )
-                if user_version != SCHEMA_VERSION:
-                    raise StoreError(
-                        f"session store {self.path} has schema version {user_version}; this server "
-                        f"reads version {SCHEMA_VERSION}; refusing to start"
-                    )
-                # Reads every page's structure, not its rows into Python: a torn or overwritten page
-                # stops start-up here instead of surfacing as a random failure later.
-                problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
-                if problems != ["ok"]:
-                    raise StoreError(f"session store {self.path} is corrupt: {'; '.join(problems)}")
-            elif existed and self.path.stat().st_size > 0 and application_id not in (0, APPLICATION_ID):
-                raise StoreError(f"{self.path} is not a STUI session store; refusing to start")
-            else:
-                db.executescript(f"BEGIN; {_DDL} PRAGMA application_id={APPLICATION_ID}; "
-                                 f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
-        except StoreError:
-            db.close()
-            raise
+            tables = {row[0] for row in ro.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            application_id = ro.execute("PRAGMA application_id").fetchone()[0]
+            user_version = ro.execute("PRAGMA user_version").fetchone()[0]
+            if not tables and application_id in (0, APPLICATION_ID):
+                return True
+            if application_id != APPLICATION_ID or not tables >= _TABLES:
+                raise StoreError(
+                    f"{self.path} is an SQLite database but not a STUI session store "
+                    f"(tables: {', '.join(sorted(tables)) or 'none'}); refusing to start"
+                )
+            if user_version != SCHEMA_VERSION:
+                raise StoreError(
+                    f"session store {self.path} has schema version {user_version}; this server "
+                    f"reads version {SCHEMA_VERSION}; refusing to start"
+                )
+            # Reads every page's structure, not its rows into Python: a torn or overwritten page
+            # stops start-up here instead of surfacing as a random failure later.
+            problems = [row[0] for row in ro.execute("PRAGMA quick_check(5)")]
+            if problems != ["ok"]:
+                raise StoreError(f"session store {self.path} is corrupt: {'; '.join(problems)}")
+            return False
         except sqlite3.Error as exc:
-            db.close()
             raise StoreError(f"session store {self.path} is unreadable: {exc}; refusing to start") from None
-        return db
+        finally:
+            ro.close()
 
     def close(self) -> None:
         if self._db is not None:
@@ -215,18 +252,23 @@ class SessionStore:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT. Whatever fails, also the COMMIT itself (SQLITE_BUSY, I/O),
+        leaves the connection outside any transaction, so the next write can start one."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     # -- durable changes (committed before the engine replies) -------------------------------------
 
     def create_session(self, row: SessionRow, state: bytes) -> None:
+        """Raises sqlite3.IntegrityError when the session id is taken (the caller draws another)."""
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -266,6 +308,17 @@ class SessionStore:
                 (closed_at, closed_at, session_id),
             )
             self._put_retry(db, session_id, retry)
+
+    def expire_session(self, session_id: str, expired_at: float) -> None:
+        """Mark one session expired (an expiry decided while answering a request, before the reply)."""
+        self.db.execute(
+            "UPDATE sessions SET status = 'expired', ended_at = ? WHERE session_id = ? AND status = 'active'",
+            (expired_at, session_id),
+        )
+
+    def put_retry(self, session_id: str, retry: RetryRow) -> None:
+        """Keep an error reply of snapshot/close for retries (one insert, committed on return)."""
+        self._put_retry(self.db, session_id, retry)
 
     @staticmethod
     def _put_retry(db: sqlite3.Connection, session_id: str, retry: RetryRow) -> None:
@@ -340,15 +393,13 @@ class SessionStore:
 
     def expire_overdue(self, now: float, idle_timeout_s: float, absolute_timeout_s: float, started_at: float) -> int:
         """Mark stored active sessions past their deadline as expired (the engine flushes the activity
-        of the sessions it holds first). Activity not flushed before a crash is unknown, so the last
-        activity counts as no earlier than `started_at`, the server's start (spec EXP-4)."""
+        of the sessions it holds first), by reference_server.expiry's formula."""
         with self._transaction() as db:
             cursor = db.execute(
-                "UPDATE sessions SET status = 'expired', "
-                "ended_at = MIN(MAX(last_active_at, :start) + :idle, created_at + :absolute) "
-                "WHERE status = 'active' "
-                "AND MIN(MAX(last_active_at, :start) + :idle, created_at + :absolute) <= :now",
-                {"start": started_at, "idle": idle_timeout_s, "absolute": absolute_timeout_s, "now": now},
+                f"UPDATE sessions SET status = 'expired', ended_at = {DEADLINE_SQL} "
+                f"WHERE status = 'active' AND {DEADLINE_SQL} <= :now",
+                {"started_at": started_at, "idle_timeout_s": idle_timeout_s,
+                 "absolute_timeout_s": absolute_timeout_s, "now": now},
             )
             return cursor.rowcount
 

@@ -12,8 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 
+from reference_server.evaluator import EvaluationError, evaluate
 from stui_protocol import requirements
 from stui_protocol.codec import FrameError, decode_body
 from stui_protocol.schemas import registry
@@ -33,7 +35,15 @@ def _load_all() -> dict[str, dict[str, Any]]:
             for p in sorted(EXAMPLES.rglob("*.json"))}
 
 
+def _load_evaluate() -> dict[str, dict[str, Any]]:
+    """evaluate/*.jsonl: one case per line, named `file:line`."""
+    return {f"{p.relative_to(EXAMPLES).as_posix()}:{n}": json.loads(line)
+            for p in sorted((EXAMPLES / "evaluate").glob("*.jsonl"))
+            for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1) if line.strip()}
+
+
 VECTORS = _load_all()
+EVALUATE = _load_evaluate()
 
 
 def _of(kind: str, verdict: str) -> dict[str, dict[str, Any]]:
@@ -59,6 +69,9 @@ def test_vector_file_is_well_formed(name: str) -> None:
         base64.b64decode(doc["body_base64"], validate=True)
         assert set(doc["limits"]) == {"max_message_bytes", "max_nesting_depth"}
     expect = doc["expect"]
+    if "requires" in doc:
+        assert top != "frames" and doc["requires"], "requires names the checks beyond JSON Schema"
+        assert set(doc["requires"]) <= set(doc.get("requirements", [])), "what a vector requires, it cites"
     if doc["verdict"] == "valid":
         assert expect == {}
     elif doc["kind"] == "request":
@@ -71,7 +84,8 @@ def test_vector_file_is_well_formed(name: str) -> None:
 
 def test_cited_requirements_exist_in_the_spec() -> None:
     index = requirements.load()
-    cited = {rid for doc in VECTORS.values() for rid in doc.get("requirements", [])}
+    cited = {rid for doc in (*VECTORS.values(), *EVALUATE.values())
+             for rid in (*doc.get("requirements", []), *doc.get("requires", []))}
     assert cited, "some vectors cite the requirement they illustrate"
     assert sorted(cited - set(index)) == []
 
@@ -115,6 +129,71 @@ def test_frame_vector_gets_its_verdict(name: str) -> None:
         assert (exc.code, exc.reason) == (doc["expect"]["error_code"], doc["expect"]["reason"])
     else:
         assert doc["verdict"] == "valid"
+
+
+def _plain_schema_accepts(doc: dict[str, Any]) -> bool:
+    """The verdict of a plain JSON Schema validator (jsonschema-rs, no kit code): the message checked against
+    its command's or error code's schema, as a Rust or Pharo implementation generated from schemas/ would."""
+    reg, message = registry(), doc["message"]
+    command = message.get("command")
+    if doc["kind"] == "request":
+        if command not in reg.commands:
+            return False  # no schema accepts a request for an unknown (or missing) command
+        schema = reg.request_schema(command)
+    else:
+        error = message.get("error")
+        code = error.get("code") if isinstance(error, dict) else None
+        if message.get("status") == "success" and command in reg.commands:
+            schema = reg.success_schema(command)
+        elif message.get("status") == "error" and code in reg.error_codes:
+            schema = reg.error_response_schema(code)
+        else:
+            schema = reg.response_schema()
+    return jsonschema_rs.validator_for(schema, validate_formats=False).is_valid(message)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, d in VECTORS.items() if d["kind"] != "frame"))
+def test_requires_marks_exactly_the_vectors_json_schema_alone_gets_wrong(name: str) -> None:
+    # JSON Schema counts 1800.0 as an integer and allows null in members it does not define, so the
+    # verdict of these vectors needs a check beyond JSON Schema (CMP-3/5/6); `requires` says which.
+    doc = VECTORS[name]
+    plain_is_right = _plain_schema_accepts(doc) is (doc["verdict"] == "valid")
+    assert plain_is_right is ("requires" not in doc), "tag the vector with requires, or drop the tag"
+
+
+def _minimum_limits() -> dict[str, int]:
+    limits = registry().document("commands/hello.json")["$defs"]["Result"]["properties"]["limits"]["properties"]
+    return {name: limits[name]["minimum"] for name in ("max_message_bytes", "max_nesting_depth")}
+
+
+@pytest.mark.parametrize("name", sorted(n for n, d in VECTORS.items() if d["kind"] == "frame"))
+def test_frame_vector_assumes_the_minimum_limits(name: str) -> None:
+    # So every frame vector can be replayed against any server announcing the minimums (11-limits.md).
+    assert VECTORS[name]["limits"] == _minimum_limits()
+
+
+# -- evaluate semantics, proven against the reference evaluator -------------------------------------
+
+
+def test_evaluate_vectors_cover_every_class_and_errors() -> None:
+    assert EVALUATE, "spec/examples/evaluate/*.jsonl holds cases"
+    seen = {c["expect"].get("class", c["expect"].get("error")) for c in EVALUATE.values()}
+    assert seen == {"SmallInteger", "LargePositiveInteger", "LargeNegativeInteger", "ByteString", "WideString",
+                    "EvaluationError"}
+
+
+@pytest.mark.parametrize("name", sorted(EVALUATE))
+def test_evaluate_vector_matches_the_reference_evaluator(name: str) -> None:
+    case = EVALUATE[name]
+    assert set(case) <= {"description", "code", "expect", "requirements"} and isinstance(case["code"], str)
+    expect = case["expect"]
+    assert expect == {"error": "EvaluationError"} or set(expect) == {"class", "print_string"}
+    try:
+        value, _ = evaluate(case["code"], {})
+    except EvaluationError as exc:
+        assert expect == {"error": "EvaluationError"}, str(exc)
+    else:
+        assert {"class": value.class_name, "print_string": value.print_string} == expect
 
 
 # -- coverage, read from the registry --------------------------------------------------------------
@@ -161,5 +240,5 @@ def test_every_body_level_invalid_request_reason_has_a_frame_vector() -> None:
 
 def test_readme_describes_every_directory() -> None:
     readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
-    for folder in ("requests/valid", "requests/invalid", "responses/valid", "responses/invalid", "frames"):
+    for folder in ("requests/valid", "requests/invalid", "responses/valid", "responses/invalid", "frames", "evaluate/"):
         assert folder in readme

@@ -326,8 +326,9 @@ class ProtocolModel:
     def session(self, number: int) -> ModelSession:
         return self.sessions[number - 1]
 
-    def observe(self, request: Json, reply: Json, now: float) -> Outcome:
-        """Check `reply` against what the spec allows for `request` now, then follow it."""
+    def observe(self, request: Json, reply: Json, now: float, connection: int = 0) -> Outcome:
+        """Check `reply` against what the spec allows for `request`, sent now on `connection` (the
+        simulated client's socket), then follow it."""
         out = Outcome()
         verdict = self.validator.check_request(request)
         if not verdict.ok:
@@ -342,7 +343,7 @@ class ProtocolModel:
         if command == "hello":
             self._expect_code(out, reply, {None})
         elif command == "session.create":
-            self._create(out, request, reply, now)
+            self._create(out, request, reply, now, connection)
         else:
             self._session_scoped(out, request, reply, now)
         del params
@@ -381,10 +382,12 @@ class ProtocolModel:
 
     # -- create ----------------------------------------------------------------------------------------------
 
-    def _create(self, out: Outcome, request: Json, reply: Json, now: float) -> None:
+    def _create(self, out: Outcome, request: Json, reply: Json, now: float, connection: int) -> None:
         client_id = request["parameters"]["client_id"]
         fp = _fingerprint("session.create", request["parameters"])
-        key = (client_id, request["id"])
+        # The reply holds the token, so only the connection that sent the original gets it again
+        # (RTY-5, RTY-10); on another connection the repeat is a new create.
+        key = (connection, client_id, request["id"])
         entry = self.create_cache.get(key)
         window = self._limit("retry_window_s", 1e18)
         if entry is not None and now - entry.stored_at < window + TIMING_SLACK_S:

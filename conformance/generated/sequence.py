@@ -172,7 +172,7 @@ class SequenceExecutor:
             raise SequenceFailure(failure, self.steps, index) from None
         reply = exchange.reply
         self.replies.append(reply)
-        outcome = self.model.observe(message, reply, now)
+        outcome = self.model.observe(message, reply, now, step.client)
         if outcome.problems and self.check:
             command = message.get("command") if isinstance(message, dict) else None
             problem = "; ".join(outcome.problems)

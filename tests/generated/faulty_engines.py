@@ -33,13 +33,13 @@ FAULTS = ("revision-skip", "workspace-leak", "long-id")
 def revision_skip() -> None:
     original = Engine._snapshot
 
-    def snapshot(self: Any, session: Any, request_id: str, parameters: dict[str, Any], now: float, fp: bytes) -> bytes:
+    def snapshot(self: Any, session: Any, call: Any) -> bytes:
         try:
-            return original(self, session, request_id, parameters, now, fp)
+            return original(self, session, call)
         except engine_module._Failure as failure:
             # Only a conflict with an expected_revision *ahead* of the current one (a client that believes
             # in a snapshot the server never made) corrupts the counter: a narrow sequence.
-            if failure.code == "RevisionConflict" and parameters.get("expected_revision", -1) > session.revision:
+            if failure.code == "RevisionConflict" and call.parameters.get("expected_revision", -1) > session.revision:
                 session.head_revision += 1  # the next successful snapshot skips a revision number
             raise
 

@@ -296,6 +296,7 @@ def test_per_client_limit_holds_across_restart(harness: EngineHarness) -> None:
 
 def test_validate_reports_previous_activity_and_attached_clients(harness: EngineHarness, clock) -> None:
     auth = harness.create(peer="peer-a")
+    harness.call("session.resume", auth, peer="peer-a")  # peer-a attaches with its first request on it
     clock.advance(3)
     harness.call("evaluate", {**auth, "code": "1"}, peer="peer-b")
     clock.advance(2)

@@ -135,6 +135,7 @@ def test_disconnected_client_stops_counting_as_attached(server: ThreadServer, co
     first = Client(context, server.endpoint, zmq.DEALER)
     second = Client(context, server.endpoint, zmq.DEALER)
     auth = _session(first)
+    assert first.call("session.validate", auth)["result"]["attached_clients"] == 1  # create did not attach
     assert second.call("session.validate", auth)["result"]["attached_clients"] == 2
     second.close()
     deadline = time.monotonic() + 5

@@ -5,12 +5,14 @@ which needs no threads and no sleeps.
 
 from __future__ import annotations
 
-from conformance.case import CaseFailed, case
+import time
+
+from conformance.case import NEED_EXPIRY, CaseFailed, case
 from conformance.cases._helpers import evaluate, ok, resume, snapshot, validate
 from conformance.context import CaseContext, CheckedClient
-from conformance.verifiers import expect_equal
+from conformance.verifiers import expect_equal, expect_success
 from stui_protocol.client import Exchange
-from stui_protocol.codec import decode_body, encode
+from stui_protocol.codec import decode_body, encode, parse_rfc3339
 
 
 def _pipeline(ctx: CaseContext, sends: list[tuple[CheckedClient, dict]]) -> dict[str, Exchange]:
@@ -126,12 +128,59 @@ def twenty(ctx: CaseContext) -> None:
 
 
 @case("concurrency.attached-clients", "attached_clients counts the connections that used the session",
-      sends="connections A and B validate; a third connection C validates", requirements=["CON-7"])
+      sends="connection A creates and validates x3; connections B and C validate; A validates again",
+      requirements=["CON-7"])
 def attached(ctx: CaseContext) -> None:
-    s = ctx.new_session()
-    # Relative counts: whether the creating connection counts is not what this case checks.
-    base = validate(ctx, s, client=ctx.client())["attached_clients"]
-    expect_equal(base + 1, validate(ctx, s, client=ctx.client())["attached_clients"], "CON-7", "with B")
-    expect_equal(base + 2, validate(ctx, s, "CON-7", client=ctx.client())["attached_clients"], "CON-7", "with C")
+    a = ctx.client()
+    s = ctx.new_session(client=a)
+    # Absolute counts: A made create and validate requests, so it counts once however many it made.
+    for _ in range(3):
+        expect_equal(1, validate(ctx, s, "CON-7", client=a)["attached_clients"], "CON-7",
+                     "attached_clients of the only connection (several requests count once)")
+    expect_equal(2, validate(ctx, s, "CON-7", client=ctx.client())["attached_clients"], "CON-7", "with B")
+    expect_equal(3, validate(ctx, s, "CON-7", client=ctx.client())["attached_clients"], "CON-7", "with C")
+    for _ in range(2):
+        expect_equal(3, validate(ctx, s, "CON-7", client=a)["attached_clients"], "CON-7",
+                     "A again (connections, not requests)")
     ok(ctx, "hello", {})
+    expect_equal(3, validate(ctx, s, "CON-7", client=a)["attached_clients"], "CON-7", "after a hello")
 
+
+@case("concurrency.attached-idle-window", "a connection idle for idle_timeout_s is no longer counted",
+      sends="A creates; B validates; A validates every idle/4 s past B's idle window; A validates",
+      requirements=["CON-7"], needs=[NEED_EXPIRY])
+def attached_idle_window(ctx: CaseContext) -> None:
+    idle = ctx.require_expiry("idle_timeout_s")
+    a, b = ctx.client(), ctx.client()
+    s = ctx.new_session(client=a)
+    b_time = parse_rfc3339(b.call("session.validate", s.params()).reply["timestamp"])
+    # B stays connected but silent; A keeps the session alive until B's last request is idle_timeout_s old.
+    while True:
+        exchange = a.call("session.validate", s.params())
+        result = expect_success(exchange, "session.validate", "CON-7")
+        age = (parse_rfc3339(exchange.reply["timestamp"]) - b_time).total_seconds()
+        if age < idle - 0.3:
+            expect_equal(2, result["attached_clients"], "CON-7", "attached_clients while B is within the window")
+        if age > idle + 0.3:
+            break
+        time.sleep(min(idle / 4, max(0.05, idle + 0.35 - age)))
+    expect_equal(1, result["attached_clients"], "CON-7",
+                 f"attached_clients {age:.1f}s after B's last request (idle_timeout_s {idle:g})")
+
+
+@case("concurrency.disconnect-forgotten", "a connection that disconnects stops being counted within a few seconds",
+      sends="A creates; B validates and closes its socket; A validates until the count drops (up to 3 s)",
+      requirements=["CON-8"], level="SHOULD")
+def disconnect_forgotten(ctx: CaseContext) -> None:
+    a, b = ctx.client(), ctx.client()
+    s = ctx.new_session(client=a)
+    validate(ctx, s, client=b)
+    expect_equal(2, validate(ctx, s, client=a)["attached_clients"], "CON-7", "with B connected")
+    b.close()
+    deadline = time.monotonic() + 3.0
+    while True:
+        count = validate(ctx, s, client=a)["attached_clients"]
+        if count == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    expect_equal(1, count, "CON-8", "attached_clients 3 s after B disconnected")

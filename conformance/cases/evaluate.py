@@ -35,7 +35,12 @@ def integers(ctx: CaseContext) -> None:
       sends="\"'hello'\", \"'it''s' , ' ok'\", \"''\"", requirements=["EVL-1"], needs=EVAL)
 def strings(ctx: CaseContext) -> None:
     _expect_values(ctx, [("'hello'", "ByteString", "'hello'"), ("'it''s' , ' ok'", "ByteString", "'it''s ok'"),
-                         ("''", "ByteString", "''"), ("'a' , 'b' , 'c'", "ByteString", "'abc'")], "EVL-1")
+                         ("''", "ByteString", "''"), ("'a' , 'b' , 'c'", "ByteString", "'abc'"),
+                         # a double quote inside a string is a character, not the start of a comment
+                         ("'say \"hi\" now'", "ByteString", "'say \"hi\" now'"),
+                         # Latin-1 characters keep a ByteString; one above U+00FF makes a WideString
+                         ("'\u00e9'", "ByteString", "'\u00e9'"), ("'\u0101'", "WideString", "'\u0101'"),
+                         ("'a' , '\u0101'", "WideString", "'a\u0101'")], "EVL-1")
 
 
 @case("evaluate.no-precedence", "binary operators go left to right; parentheses group",

@@ -64,7 +64,8 @@ def activity_extends(ctx: CaseContext) -> None:
     time.sleep(idle / 2)
     exchange = ctx.call("session.validate", s.params())
     result = expect_success(exchange, "session.validate", "EXP-1")
-    expect_true(result["expires_at"] > s.created["expires_at"], f"> {s.created['expires_at']}",
+    expect_true(parse_rfc3339(result["expires_at"]) > parse_rfc3339(s.created["expires_at"]),
+                f"> {s.created['expires_at']}",
                 result["expires_at"], "EXP-1")
     stamp = parse_rfc3339(exchange.reply["timestamp"])
     expect_true(0 <= (parse_rfc3339(result["expires_at"]) - stamp).total_seconds() <= idle + 0.01,
@@ -157,3 +158,95 @@ def closed_beats_expired(ctx: CaseContext) -> None:
 def wrong_token_expired(ctx: CaseContext) -> None:
     s, _ = _expired_session(ctx)
     expect_error(ctx.call("session.validate", s.params(token="Q" * 43)), "InvalidToken", "SEC-3")
+
+
+# Per-command activity (EXP-2: every successful session-scoped request that is not a retry hit is activity).
+ACTIVITY_PARAMS = {"session.resume": {}, "session.snapshot": {"state": {"preferences": {"a": 1}}},
+                   "evaluate": {"code": "x := 1"}, "inspect": {"expression": "3 + 4"}}
+
+
+def _register_activity(command: str) -> None:
+    slug = command.replace("session.", "")
+
+    @case(f"expiry.{slug}-is-activity", f"a successful {command} extends the idle deadline",
+          sends=f"create, wait half the idle timeout, {command}, wait past the create-time deadline, validate",
+          requirements=["EXP-2", "EXP-1", "EXP-4"], needs=[NEED_EXPIRY, *command_needs(command)])
+    def is_activity(ctx: CaseContext) -> None:
+        idle = ctx.require_expiry("idle_timeout_s")
+        s = ctx.new_session()
+        time.sleep(idle / 2)
+        exchange = ctx.call(command, s.params(**ACTIVITY_PARAMS[command]))
+        expect_success(exchange, command, "EXP-2")
+        _wait_until(ctx, s.created["expires_at"], exchange.reply["timestamp"], margin=0.15)
+        result = validate(ctx, s, "EXP-2")
+        last = (parse_rfc3339(result["last_active_at"]) - parse_rfc3339(exchange.reply["timestamp"])).total_seconds()
+        expect_true(abs(last) <= 0.1, f"last_active_at at the {command} ({exchange.reply['timestamp']})",
+                    result["last_active_at"], "VAL-2")
+
+
+for _command in ACTIVITY_PARAMS:
+    _register_activity(_command)
+
+
+@case("expiry.p7-errors-do-not-extend", "P7 errors, id_reused and retry hits do not move the idle deadline",
+      sends="create, validate id R; at half the idle timeout: RevisionConflict, EvaluationError, ObjectNotFound,"
+            " id_reused, a retry of R; wait past validate's expires_at; validate",
+      requirements=["EXP-2", "ERR-3"], needs=EXPIRY)
+def p7_errors(ctx: CaseContext) -> None:
+    idle = ctx.require_expiry("idle_timeout_s")
+    s = ctx.new_session()
+    first = ctx.call("session.validate", s.params(), request_id="p7-r")
+    deadline = expect_success(first, "session.validate", "EXP-2")["expires_at"]
+    time.sleep(idle / 2)
+    expect_error(ctx.call("session.snapshot", s.params(expected_revision=7)), "RevisionConflict", "EXP-2")
+    if "evaluate" in ctx.capabilities:
+        expect_error(ctx.call("evaluate", s.params(code="1 +")), "EvaluationError", "EXP-2")
+    if "inspect" in ctx.capabilities:
+        expect_error(ctx.call("inspect", s.params(object_id="o999999")), "ObjectNotFound", "EXP-2")
+    reused = ctx.call("session.resume", s.params(), request_id="p7-r")
+    expect_error(reused, "InvalidRequest", "RTY-3", reason="id_reused")
+    expect_equal(first.reply, ctx.call("session.validate", s.params(), request_id="p7-r").reply, "RTY-2",
+                 "the retried validate")
+    _wait_until(ctx, deadline, reused.reply["timestamp"], margin=0.3)
+    expect_error(ctx.call("session.validate", s.params()), "SessionExpired", "EXP-2")
+
+
+@case("expiry.retry-after-expiry", "a retry after the deadline gets the original reply (P6c before P6e)",
+      sends="create, snapshot id R, wait past its expires_at, snapshot id R again",
+      requirements=["ERR-1", "RTY-2"], needs=EXPIRY)
+def retry_after_expiry(ctx: CaseContext) -> None:
+    ctx.require_expiry("idle_timeout_s")
+    s = ctx.new_session()
+    first = ctx.call("session.snapshot", s.params(), request_id="late-retry")
+    expect_success(first, "session.snapshot", "RTY-2")
+    time.sleep(float(ctx.limits["idle_timeout_s"]) + MARGIN_S)  # the snapshot was the last activity
+    again = ctx.call("session.snapshot", s.params(), request_id="late-retry")
+    expect_equal(first.reply, again.reply, "ERR-1", "a retry after expiry (the cache is step P6c, expiry P6e)")
+
+
+@case("expiry.tombstone-retention-from-end", "tombstones are kept for tombstone_retention_s after close or expiry",
+      sends="create two; close one after idle/2 s, let the other expire; validate each shortly before"
+            " its end + tombstone_retention_s",
+      requirements=["EXP-5"], needs=EXPIRY, budget_s=60)
+def retention_from_end(ctx: CaseContext) -> None:
+    retention = ctx.require_expiry("tombstone_retention_s", "idle_timeout_s")
+    idle = float(ctx.limits["idle_timeout_s"])
+    closing, expiring = ctx.new_session(), ctx.new_session()
+    time.sleep(min(idle * 0.75, idle - 0.3))
+    closed = ctx.call("session.close", closing.params())
+    expect_success(closed, "session.close", "EXP-5")
+    closed_at = closed.reply["timestamp"]  # the close happened no later than its reply
+    # Wait to shortly before each end + retention, measured on the target's clock; a server counting from
+    # created_at has purged both by then.
+    checks = sorted([(closed_at, closing, "SessionClosed"),
+                     (expiring.created["expires_at"], expiring, "SessionExpired")], key=lambda c: parse_rfc3339(c[0]))
+    now = closed.reply["timestamp"]
+    for ended, s, code in checks:
+        target = (parse_rfc3339(ended).timestamp() + retention - 0.5)
+        wait = target - parse_rfc3339(now).timestamp()
+        if wait > retention + idle + 1:  # an end that far ahead is itself wrong; never sleep on it
+            raise CaseFailed(f"an end within {idle:g}s", ended, "EXP-1")
+        time.sleep(max(0.0, wait))
+        exchange = ctx.call("session.validate", s.params())
+        expect_error(exchange, code, "EXP-5")
+        now = exchange.reply["timestamp"]

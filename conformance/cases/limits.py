@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conformance.case import CaseFailed, CaseSkipped, case
+import time
+
+from conformance.case import NEED_EXPIRY, CaseFailed, CaseSkipped, case
 from conformance.cases._helpers import ok, validate
 from conformance.context import CaseContext
 from conformance.verifiers import expect_alive, expect_equal, expect_error, expect_null_echo, expect_success
@@ -12,14 +14,17 @@ MINIMUMS = {"max_message_bytes": 65536, "max_nesting_depth": 32, "idle_timeout_s
             "tombstone_retention_s": 1, "retry_window_s": 1, "max_sessions_per_client": 1}
 
 
-def _padded_snapshot(ctx: CaseContext, params: dict, size: int) -> bytes:
-    """A valid snapshot request of exactly `size` bytes (padding inside a preferences string)."""
+def _padded_snapshot(ctx: CaseContext, params: dict, size: int, char: str = "x") -> bytes:
+    """A valid snapshot request of exactly `size` bytes (padding inside a preferences string, made of
+    `char` as far as its UTF-8 length allows, topped up with "x")."""
     message = {"id": "pad", "version": "1.0", "command": "session.snapshot",
                "parameters": {**params, "state": {"preferences": {"pad": ""}}}}
     base = len(encode(message))
     if size < base:
         raise CaseSkipped("max_message_bytes is smaller than a snapshot request")
-    message["parameters"]["state"]["preferences"]["pad"] = "x" * (size - base)
+    width = len(char.encode())
+    count = (size - base) // width
+    message["parameters"]["state"]["preferences"]["pad"] = char * count + "x" * (size - base - count * width)
     body = encode(message)
     assert len(body) == size
     return body
@@ -43,15 +48,18 @@ def stable(ctx: CaseContext) -> None:
 
 
 @case("limits.payload-too-large", "max_message_bytes + 1 is PayloadTooLarge with the announced limit",
-      sends="a valid snapshot padded to max_message_bytes + 1 bytes",
+      sends="a valid snapshot padded to max_message_bytes + 1 bytes with ASCII, then with 2-byte characters"
+            " (fewer characters than the limit)",
       requirements=["TRN-6", "LIM-2", "TRN-13", "TRN-14"])
 def too_large(ctx: CaseContext) -> None:
     s = ctx.new_session()
     limit = int(ctx.limits["max_message_bytes"])
-    exchange = ctx.default.send_frames([_padded_snapshot(ctx, s.params(), limit + 1)], request={"padded": limit + 1})
-    error = expect_error(exchange, "PayloadTooLarge", "TRN-6")
-    expect_equal(limit, error["details"]["max_message_bytes"], "TRN-6", "details.max_message_bytes")
-    expect_null_echo(exchange)
+    # The size is counted in bytes: the second body has limit + 1 bytes but only about half as many characters.
+    for body in (_padded_snapshot(ctx, s.params(), limit + 1), _padded_snapshot(ctx, s.params(), limit + 1, "\u00e9")):
+        exchange = ctx.default.send_frames([body], request={"padded": limit + 1, "characters": len(body.decode())})
+        error = expect_error(exchange, "PayloadTooLarge", "TRN-6")
+        expect_equal(limit, error["details"]["max_message_bytes"], "TRN-6", "details.max_message_bytes")
+        expect_null_echo(exchange)
     expect_alive(ctx, s)
 
 
@@ -78,4 +86,20 @@ def per_client(ctx: CaseContext) -> None:
                  {k: error["details"].get(k) for k in ("limit", "value")}, "LIM-4", "details")
     ok(ctx, "session.create", {"client_id": ctx.client_id("other")}, "LIM-4")
     ok(ctx, "session.close", made[0].params())
+    ok(ctx, "session.create", {"client_id": cid}, "LIM-4")
+
+
+@case("limits.expired-not-counted", "expired sessions do not count towards max_sessions_per_client",
+      sends="create max_sessions_per_client sessions, wait past their expires_at, create again",
+      requirements=["LIM-4", "EXP-5"], needs=[NEED_EXPIRY])
+def expired_not_counted(ctx: CaseContext) -> None:
+    idle = ctx.require_expiry("idle_timeout_s")
+    limit = int(ctx.limits["max_sessions_per_client"])
+    if limit > 50:
+        raise CaseSkipped(f"max_sessions_per_client is {limit}; creating that many sessions is not worth it")
+    cid = ctx.client_id("expiring")
+    for _ in range(limit):
+        ctx.new_session(client_id=cid)
+    expect_error(ctx.call("session.create", {"client_id": cid}), "LimitExceeded", "LIM-4")
+    time.sleep(idle + 0.6)
     ok(ctx, "session.create", {"client_id": cid}, "LIM-4")

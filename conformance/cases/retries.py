@@ -127,3 +127,17 @@ def durable(ctx: CaseContext) -> None:
     expect_equal(first.reply, again.reply, "RTY-6", "the retried reply after a restart")
     expect_equal(1, validate(ctx, s, client=client)["revision"], "RTY-6", "revision")
 
+
+
+@case("retries.error-reply-cached", "a retried request that got an error gets the identical error, not a re-run",
+      sends="snapshot expected_revision 5 with id R (RevisionConflict); snapshot to revision 5..; the same R again",
+      requirements=["RTY-2", "RTY-1"])
+def error_cached(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    params = s.params(expected_revision=1)
+    first = ctx.call("session.snapshot", params, request_id="err-retry")
+    expect_error(first, "RevisionConflict", "RTY-2")
+    ok(ctx, "session.snapshot", s.params())  # now at revision 1: re-executing R would succeed
+    again = ctx.call("session.snapshot", params, request_id="err-retry")
+    expect_equal(first.reply, again.reply, "RTY-2", "the retried error reply (timestamp included)")
+    expect_equal(1, validate(ctx, s)["revision"], "RTY-2", "revision")

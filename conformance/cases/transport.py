@@ -117,19 +117,33 @@ def _expect_reason(message: dict, code: str, reason: str, requirement: str) -> N
 
 
 @case("transport.invalid-utf8", "bodies that are not UTF-8 are rejected (encoding)",
-      sends="a lone 0xFF byte, an overlong '/', an encoded surrogate, a truncated sequence",
+      sends="a lone 0xFF byte, overlong 2/3/4-byte forms, encoded high and low surrogates, a truncated sequence,"
+            " code points above U+10FFFF (F4 90 80 80, F5 80 80 80), each inside an otherwise valid hello",
       requirements=["TRN-8", "TRN-13", "TRN-14", "TRN-3"])
 def invalid_utf8(ctx: CaseContext) -> None:
-    _bad_bodies(ctx, [b'{"id":"\xff"}', b'{"id":"\xc0\xaf"}', b'{"id":"\xed\xa0\x80"}', b'{"id":"\xe2\x82"}'],
+    # The bad sequence sits in the id of an otherwise valid hello: a lenient decoder (one that maps it to
+    # U+FFFD, say) answers success instead of InvalidRequest/encoding.
+    bad = [b"\xff", b"\xc0\xaf", b"\xe0\x80\xaf", b"\xf0\x80\x80\xaf", b"\xed\xa0\x80", b"\xed\xb0\x80",
+           b"\xe2\x82", b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80"]
+    _bad_bodies(ctx, [b'{"id":"' + seq + b'","version":"1.0","command":"hello","parameters":{}}' for seq in bad],
                 "encoding", "TRN-8")
 
 
 @case("transport.not-json", "bodies that are not JSON are rejected (json)",
-      sends="empty body, '{', trailing garbage, comments, single quotes, NaN, BOM, lone-surrogate escape",
+      sends="empty body, '{', trailing garbage, comments, single quotes, NaN, BOM, lone-surrogate escapes (high,"
+            " low, high followed by a non-surrogate), raw control characters in strings, bad number syntax"
+            " (00, -01, +1, .5, 1., 1e), trailing commas",
       requirements=["TRN-9", "TRN-13", "TRN-14", "TRN-3"])
 def not_json(ctx: CaseContext) -> None:
     bodies = [b"", b"{", b'{"id": "x"} x', b'{"id": /* c */ "x"}', b"{'id': 'x'}", b'{"n": NaN}',
-              b'\xef\xbb\xbf{"id": "x"}', b'{"id": "\\ud800"}', b'{"id": "x",}']
+              b'\xef\xbb\xbf{"id": "x"}', b'{"id": "x",}']
+    # Each of these is a valid hello but for one lexical fault, so a lenient parser answers success (or a
+    # schema error for the extra member "n"), never InvalidRequest/json.
+    hello = b'{"id":"%s","version":"1.0","command":"hello","parameters":{}%s}'
+    for text in (b"\\ud800", b"\\udc00", b"\\ud800\\u0041", b"a\tb", b"a\x00b", b"a\nb", b"a\x1fb"):
+        bodies.append(hello % (text, b""))
+    for number in (b"00", b"-01", b"007", b"+1", b".5", b"1.", b"-", b"1e", b"[1,]"):
+        bodies.append(hello % (b"n", b',"n":' + number))
     _bad_bodies(ctx, bodies, "json", "TRN-9")
 
 
@@ -149,16 +163,21 @@ def duplicate_members(ctx: CaseContext) -> None:
 
 
 @case("transport.nesting-too-deep", "nesting one level past the limit is rejected (nesting_depth)",
-      sends="a snapshot whose inspector nests to max_nesting_depth + 1", requirements=["TRN-11", "TRN-13", "TRN-14"])
+      sends="a snapshot whose inspector nests to max_nesting_depth + 1 with objects, then with arrays",
+      requirements=["TRN-11", "TRN-13", "TRN-14"])
 def nesting_too_deep(ctx: CaseContext) -> None:
     s = ctx.new_session()
     limit = int(ctx.limits["max_nesting_depth"])
     # request(1) > parameters(2) > state(3) > inspector(4): the inspector adds limit - 3 levels.
-    message = {"id": "deep-1", "version": "1.0", "command": "session.snapshot",
-               "parameters": s.params(state={"inspector": nested(limit - 2)})}
-    exchange = ctx.default.send(message, check_echo=False)
-    expect_error(exchange, "InvalidRequest", "TRN-11", reason="nesting_depth")
-    expect_null_echo(exchange)
+    arrays: list = []
+    for _ in range(limit - 4):  # inspector(4) > "a" (5) > ... : arrays count like objects (TRN-11)
+        arrays = [arrays]
+    for inspector in (nested(limit - 2), {"a": arrays}):
+        message = {"id": "deep-1", "version": "1.0", "command": "session.snapshot",
+                   "parameters": s.params(state={"inspector": inspector})}
+        exchange = ctx.default.send(message, check_echo=False)
+        expect_error(exchange, "InvalidRequest", "TRN-11", reason="nesting_depth")
+        expect_null_echo(exchange)
     expect_alive(ctx, s)
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from conformance.case import case
 from conformance.cases._helpers import resume, snapshot, validate
 from conformance.context import CaseContext
 from conformance.verifiers import expect_equal, expect_success, expect_true
+from stui_protocol.codec import parse_rfc3339
 
 
 @case("validate.success", "validate answers valid: true with the current revision",
@@ -20,15 +23,19 @@ def success(ctx: CaseContext) -> None:
 
 
 @case("validate.last-active-at", "last_active_at is the time of the previous successful request",
-      sends="create, validate, validate", requirements=["VAL-2"])
+      sends="create, wait 0.25 s, validate, wait 0.25 s, validate", requirements=["VAL-2"])
 def last_active(ctx: CaseContext) -> None:
     s = ctx.new_session()
+    time.sleep(0.25)
     first = ctx.call("session.validate", s.params())
-    result = expect_success(first, "session.validate", "VAL-2")
+    expect_success(first, "session.validate", "VAL-2")
+    time.sleep(0.25)
     second = validate(ctx, s, "VAL-2")
-    stamp = first.reply["timestamp"]
-    expect_true(result["last_active_at"] <= second["last_active_at"] <= stamp,
-                f"between {result['last_active_at']} and {stamp}", second["last_active_at"], "VAL-2")
+    # The previous activity is the first validate: its reply time, not created_at nor this request's time.
+    gap = abs((parse_rfc3339(second["last_active_at"]) - parse_rfc3339(first.reply["timestamp"])).total_seconds())
+    expect_true(gap <= 0.1, f"within 0.1 s of {first.reply['timestamp']}", second["last_active_at"], "VAL-2",
+                f"last_active_at {second['last_active_at']} is {gap:.2f}s from the previous validate's reply "
+                f"{first.reply['timestamp']}")
 
 
 @case("validate.changes-nothing", "validate creates no revision and changes no state",

@@ -29,6 +29,20 @@ def v2_hello(ctx: CaseContext) -> None:
     expect_equal(ctx.hello["protocol_versions"], error["details"]["supported_versions"], "VER-2", "supported_versions")
 
 
+@case("versioning.unsupported-near-versions", "versions close to a supported one are UnsupportedVersion",
+      sends='hello written in versions "1.1", "1", "1.0.0", "1.00", " 1.0", "v1.0" (each unsupported unless announced)',
+      requirements=["VER-1", "VER-2"])
+def near_versions(ctx: CaseContext) -> None:
+    # Versions are compared as whole strings: no prefix, minor-version or numeric matching.
+    for version in ("1.1", "1", "1.0.0", "1.00", " 1.0", "v1.0"):
+        if version in ctx.hello["protocol_versions"]:
+            continue
+        message = {"id": "v-near", "version": version, "command": "hello", "parameters": {}}
+        error = expect_error(ctx.send(message), "UnsupportedVersion", "VER-1")
+        expect_equal(ctx.hello["protocol_versions"], error["details"]["supported_versions"], "VER-2",
+                     f"supported_versions for version {version!r}")
+
+
 @case("versioning.version-not-a-string", "a missing or numeric version is a schema error, not UnsupportedVersion",
       sends="hello with version 1.0 (a number), with version missing, with version null",
       requirements=["VER-3"])

@@ -34,7 +34,9 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
         "persistence.tracking-reset", "persistence.expiry-across-restart"]),
     "reuses-revision": (["snapshot", "concurrency"], [
         "concurrency.distinct-revisions", "concurrency.order-on-one-connection", "snapshot.revisions-increment",
-        "snapshot.revision-conflict", "snapshot.expected-revision-match"]),
+        "snapshot.revision-conflict", "snapshot.expected-revision-match",
+        # FaultyTransport replaces the reference transport's serve loop, so no fault server notices disconnects
+        "concurrency.disconnect-forgotten"]),
     "mislabels-closed": (["close", "lifecycle"], [
         "close.success", "close.twice", "close.closed-at-stable", *AFTER_CLOSE, "lifecycle.no-revival"]),
     "silent-on-bad-json": (["transport"], ["transport.invalid-utf8", "transport.not-json", "transport.not-json-req"]),
@@ -52,20 +54,24 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
     "executes-retry-twice": (["retries"], [
         "retries.snapshot-not-executed-twice", "retries.other-connection", "retries.id-reused",
         "retries.evaluate-not-executed-twice", "retries.close-retry", "retries.pipelined-duplicate",
-        "retries.durable-after-restart"]),
+        "retries.durable-after-restart", "retries.error-reply-cached"]),
     "ignores-expected-revision": (["snapshot"], ["snapshot.revision-conflict"]),
     "close-not-final": (["close"], ["close.success", "close.twice", "close.closed-at-stable"]),
     "never-expires": (["expiry"], [
         *AFTER_EXPIRY, "expiry.activity-extends", "expiry.errors-do-not-extend", "expiry.absolute-timeout",
-        "expiry.tombstone-then-purge", "expiry.closed-beats-expired", "expiry.wrong-token-on-expired"]),
+        "expiry.tombstone-then-purge", "expiry.closed-beats-expired", "expiry.wrong-token-on-expired",
+        *[f"expiry.{c}-is-activity" for c in ("resume", "snapshot", "evaluate", "inspect")],
+        "expiry.p7-errors-do-not-extend", "expiry.tombstone-retention-from-end"]),
     "accepts-extra-frames": (["transport"], [
         "transport.multi-frame-dealer", "transport.multi-frame-req-style", "transport.multi-frame-req-socket",
         "transport.oversize-multi-frame"]),
-    "attached-always-one": (["concurrency"], ["concurrency.attached-clients"]),
+    "attached-always-one": (["concurrency"], ["concurrency.attached-clients", "concurrency.attached-idle-window",
+                                              "concurrency.disconnect-forgotten"]),
     "evaluate-wrong-class": (["evaluate"], ["evaluate.large-integers"]),
     "inspect-reuses-ids": (["inspect"], ["inspect.expression", "inspect.new-object-ids", "inspect.by-object-id"]),
     "wrong-supported-versions": (["versioning"], [
-        "versioning.unsupported-version-bare", "versioning.unsupported-version-hello"]),
+        "versioning.unsupported-version-bare", "versioning.unsupported-version-hello",
+        "versioning.unsupported-near-versions"]),
     "nulls-as-absent": (["compatibility"], ["compatibility.null-rejected"]),
     "resume-always-durable": (["resume"], ["resume.live-state"]),
     "version-checked-late": (["errors"], ["errors.version-before-envelope", "errors.registry-details"]),

@@ -198,11 +198,7 @@ class Engine:
         expired: list[Session] = []
         gone: list[str] = []
         for session in self.sessions.live.values():
-            if session.status is State.ACTIVE:
-                deadline, event = session.deadline(cfg.idle_timeout_s, cfg.absolute_timeout_s)
-                if now >= deadline:
-                    session.apply(event, deadline)
-                    session.expiry_pending = True
+            session.expire_if_due(now, cfg.idle_timeout_s, cfg.absolute_timeout_s)
             if session.expiry_pending:
                 expired.append(session)
             if session.activity_dirty:
@@ -366,11 +362,7 @@ class Engine:
 
     def _check_lifecycle(self, session: Session, now: float) -> None:
         cfg = self.config
-        if session.status is State.ACTIVE:
-            deadline, event = session.deadline(cfg.idle_timeout_s, cfg.absolute_timeout_s)
-            if now >= deadline:
-                session.apply(event, deadline)
-                session.expiry_pending = True
+        session.expire_if_due(now, cfg.idle_timeout_s, cfg.absolute_timeout_s)
         if session.expiry_pending:
             # Durable before SessionExpired is sent: after a crash the session must stay expired.
             try:

@@ -110,6 +110,15 @@ class Session:
     def token_matches(self, token: str) -> bool:
         return hmac.compare_digest(self.token_digest, token_digest(token))
 
+    def expire_if_due(self, now: float, idle_timeout_s: float, absolute_timeout_s: float) -> None:
+        """An active session past its deadline becomes EXPIRED (ended at the deadline, not at `now`),
+        pending the durable write that must precede any SessionExpired reply."""
+        if self.status is State.ACTIVE:
+            deadline, event = self.deadline(idle_timeout_s, absolute_timeout_s)
+            if now >= deadline:
+                self.apply(event, deadline)
+                self.expiry_pending = True
+
     def deadline(self, idle_timeout_s: float, absolute_timeout_s: float) -> tuple[float, Event]:
         """When the session expires, and which timeout it is (the earlier one)."""
         return expiry.deadline(self.created_at, self.idle_base, idle_timeout_s, absolute_timeout_s)

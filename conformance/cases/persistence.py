@@ -93,6 +93,23 @@ def objects(ctx: CaseContext) -> None:
     expect_true(fresh["object_id"] != first["object_id"], "a new object_id", fresh["object_id"], "PER-6")
 
 
+@case("persistence.unsnapshotted-objects-lost", "an object registered after the last snapshot is gone after a "
+      "restart, and its id is never issued again",
+      sends="inspect '1', snapshot, inspect '2' (id X), restart, inspect {object_id: X}, inspect '3'",
+      requirements=["INS-4", "PER-3", "PER-6"], needs=[NEED_RESTART, "inspect"])
+def unsnapshotted_objects(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    ok(ctx, "inspect", s.params(expression="1"))
+    snapshot(ctx, s)
+    lost = ok(ctx, "inspect", s.params(expression="2"))["object_id"]
+    ctx.restart()
+    client = ctx.client()
+    expect_error(client.call("inspect", s.params(object_id=lost)), "ObjectNotFound", "INS-4")
+    fresh = ok(ctx, "inspect", s.params(expression="3"), "PER-6", client)
+    expect_true(fresh["object_id"] != lost, f"an object_id other than {lost}", fresh["object_id"], "PER-6",
+                "an id lost with the restart was issued again")
+
+
 @case("persistence.closed-after-restart", "a closed session stays closed after a restart",
       sends="create, close, restart, validate", requirements=["PER-4", "LIF-1"], needs=RESTART)
 def closed(ctx: CaseContext) -> None:

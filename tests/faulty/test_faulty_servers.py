@@ -31,7 +31,8 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
         "persistence.state-after-restart", "persistence.bindings-after-restart",
         "persistence.unsnapshotted-changes-lost",
         "persistence.objects-after-restart", "persistence.closed-after-restart", "persistence.revisions-continue",
-        "persistence.tracking-reset", "persistence.expiry-across-restart"]),
+        "persistence.tracking-reset", "persistence.expiry-across-restart",
+        "persistence.unsnapshotted-objects-lost"]),
     "reuses-revision": (["snapshot", "concurrency"], [
         "concurrency.distinct-revisions", "concurrency.order-on-one-connection", "snapshot.revisions-increment",
         "snapshot.revision-conflict", "snapshot.expected-revision-match",

@@ -115,17 +115,22 @@ def pipelined(ctx: CaseContext) -> None:
     expect_equal(1, validate(ctx, s)["revision"], "RTY-4", "revision")
 
 
-@case("retries.durable-after-restart", "with retry.durable a snapshot retried after a restart is not re-executed",
-      sends="snapshot id R, restart, snapshot id R", requirements=["RTY-6"], needs=[NEED_RESTART, "retry.durable"])
+@case("retries.durable-after-restart", "with retry.durable a snapshot or close retried after a restart is not "
+      "re-executed", sends="snapshot id R on session A, close id C on session B, restart, both again",
+      requirements=["RTY-6"], needs=[NEED_RESTART, "retry.durable"])
 def durable(ctx: CaseContext) -> None:
-    s = ctx.new_session()
+    s, closing = ctx.new_session(), ctx.new_session()
     first = ctx.call("session.snapshot", s.params(), request_id="durable-retry")
     expect_success(first, "session.snapshot")
+    closed = ctx.call("session.close", closing.params(), request_id="durable-close")
+    expect_success(closed, "session.close")
     ctx.restart()
     client = ctx.client()
     again = client.call("session.snapshot", s.params(), request_id="durable-retry")
-    expect_equal(first.reply, again.reply, "RTY-6", "the retried reply after a restart")
+    expect_equal(first.reply, again.reply, "RTY-6", "the retried snapshot reply after a restart")
     expect_equal(1, validate(ctx, s, client=client)["revision"], "RTY-6", "revision")
+    closed_again = client.call("session.close", closing.params(), request_id="durable-close")
+    expect_equal(closed.reply, closed_again.reply, "RTY-6", "the retried close reply after a restart")
 
 
 

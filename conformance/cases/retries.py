@@ -5,6 +5,7 @@ twice; a reused id with different content is `id_reused`.
 from __future__ import annotations
 
 import json
+import time
 
 from conformance.case import NEED_RESTART, case
 from conformance.cases._helpers import evaluate, ok, validate
@@ -132,6 +133,22 @@ def durable(ctx: CaseContext) -> None:
     closed_again = client.call("session.close", closing.params(), request_id="durable-close")
     expect_equal(closed.reply, closed_again.reply, "RTY-6", "the retried close reply after a restart")
 
+
+
+@case("retries.kept-for-the-window", "a reply stays cached across a delay and many other requests",
+      sends="snapshot id R; 120 validates with other ids; a pause of up to 3 s within retry_window_s; snapshot id R",
+      requirements=["RTY-1", "RTY-2"])
+def kept_for_window(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    first = ctx.call("session.snapshot", s.params(), request_id="window-retry")
+    expect_success(first, "session.snapshot", "RTY-1")
+    for _ in range(120):  # a cache that keeps only the last N replies loses R here
+        validate(ctx, s, "RTY-1")
+    # Well inside the window (the spec's minimum is 1 s), so a cache that expires early is seen.
+    time.sleep(min(3.0, float(ctx.limits.get("retry_window_s", 1)) / 2))
+    again = ctx.call("session.snapshot", s.params(), request_id="window-retry")
+    expect_equal(first.reply, again.reply, "RTY-1", "the retried reply after a pause and 120 other requests")
+    expect_equal(1, validate(ctx, s)["revision"], "RTY-2", "revision after the retry")
 
 
 @case("retries.error-reply-cached", "a retried request that got an error gets the identical error, not a re-run",

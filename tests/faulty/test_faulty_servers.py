@@ -55,7 +55,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
     "executes-retry-twice": (["retries"], [
         "retries.snapshot-not-executed-twice", "retries.other-connection", "retries.id-reused",
         "retries.evaluate-not-executed-twice", "retries.close-retry", "retries.pipelined-duplicate",
-        "retries.durable-after-restart", "retries.error-reply-cached"]),
+        "retries.durable-after-restart", "retries.error-reply-cached", "retries.kept-for-the-window"]),
     "ignores-expected-revision": (["snapshot"], ["snapshot.revision-conflict"]),
     "close-not-final": (["close"], ["close.success", "close.twice", "close.closed-at-stable"]),
     "never-expires": (["expiry"], [

@@ -106,9 +106,10 @@ def timestamps(ctx: CaseContext) -> None:
     s = ctx.new_session()
     stamps = [s.created["created_at"], s.created["expires_at"]]
     for command, params in (("hello", {}), ("session.validate", s.params()), ("session.snapshot", s.params())):
-        reply = ctx.call(command, params).reply
-        stamps.append(reply["timestamp"])
-        stamps += [v for k, v in reply.get("result", {}).items() if k.endswith("_at")]
+        exchange = ctx.call(command, params)
+        result = expect_success(exchange, command, "ENV-10")  # an error would hide the result's timestamps
+        stamps.append(exchange.reply["timestamp"])
+        stamps += [v for k, v in result.items() if k.endswith("_at")]
     for stamp in stamps:
         if not _STRICT_TS.match(stamp):
             raise CaseFailed("YYYY-MM-DDTHH:MM:SS[.f]Z", stamp, "ENV-10")

@@ -278,6 +278,22 @@ def mutate(message: Message, index: int, check: MessageValidator | None = None, 
     )
 
 
+def every_mutation(message: Message, check: MessageValidator | None = None) -> list[InvalidMessage]:
+    """Every mutation of `message` that really gets its demanded code: a deterministic sweep, so each
+    kind is tried on every run whatever the seed (the strategy below samples them)."""
+    check = check or validator()
+    options = _mutations(message, check.registry)
+    families = sorted({_kind(m) for m in options})
+    found: list[InvalidMessage] = []
+    for kind, family in enumerate(families):
+        members = [m for m in options if _kind(m) == family]
+        for index in range(len(members)):
+            mutated = mutate(message, index, check, kind=kind)
+            if mutated is not None:
+                found.append(mutated)
+    return found
+
+
 def invalid_requests(
     command: str, session: tuple[str, str] | None = None, check: MessageValidator | None = None,
 ) -> st.SearchStrategy[InvalidMessage]:

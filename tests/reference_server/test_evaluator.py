@@ -519,5 +519,5 @@ def test_arbitrary_code_either_evaluates_or_raises_evaluation_error(code: str) -
     try:
         evaluate(code, {"x": Value.of(1)})
     except EvaluationError as error:
-        assert 1 <= error.position <= len(code) + 1
+        assert 0 < error.position <= len(code) + 1
         assert error.reason

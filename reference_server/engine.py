@@ -270,12 +270,8 @@ class Engine:
             details = dict(verdict.details)
             if verdict.error_code == "InvalidRequest":
                 details.setdefault("reason", verdict.reason or "schema")
+            # SEC-5: the validator never quotes a secret member's value, whatever its type or length.
             text = verdict.message or "invalid request"
-            # SEC-5: the validator scrubs secrets of 8 or more characters from what it quotes; a
-            # shorter token value, or one of another type, is still quoted by the schema message.
-            quotations = _token_quotations(message)
-            if quotations:
-                text, details = _redact(text, quotations), _redact(details, quotations)
             return self._error_reply(
                 verdict.id, verdict.command, now, verdict.error_code or "InvalidRequest", text, details or None,
             )
@@ -674,43 +670,3 @@ class Engine:
             "timestamp": message.get("timestamp") or rfc3339(self.clock()),
         }
         return replacement, "InternalError"
-
-
-def _token_quotations(message: Any) -> list[str]:
-    """How an error text can quote the request's `token` member, whatever its type: the Python and
-    JSON spellings of the whole value (schema messages quote `repr(instance)`) and of every string in
-    it. Longest first, so a longer quotation is replaced before a part of it."""
-    parameters = message.get("parameters") if isinstance(message, dict) else None
-    if not isinstance(parameters, dict) or "token" not in parameters:
-        return []
-    value = parameters["token"]
-    if value is None or isinstance(value, bool) or value in ("", [], {}):
-        return []
-    found = {repr(value), encode(value).decode("utf-8")}
-    pending = [value]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, str):
-            found.update((repr(node), encode(node).decode("utf-8")))
-            if len(node) >= 8:  # bare only when long enough not to garble unrelated text
-                found.add(node)
-        elif isinstance(node, dict):
-            pending.extend(node.keys())
-            pending.extend(node.values())
-        elif isinstance(node, list):
-            pending.extend(node)
-    return sorted(found, key=len, reverse=True)
-
-
-def _redact(value: Any, quotations: list[str]) -> Any:
-    """`value` with every quotation of the token replaced."""
-    if isinstance(value, str):
-        for quoted in quotations:
-            if quoted in value:
-                value = value.replace(quoted, "<redacted>")
-        return value
-    if isinstance(value, dict):
-        return {k: _redact(v, quotations) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact(v, quotations) for v in value]
-    return value

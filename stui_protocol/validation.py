@@ -16,6 +16,7 @@ registry.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -157,32 +158,38 @@ def _stray_nulls(reply: dict[str, Any], kind: _Kind) -> list[Violation]:
     return found
 
 
-_SCRUB_MIN_LENGTH = 8  # shorter strings are no credible secret, and scrubbing them would garble text
+_SCRUB_MIN_LENGTH = 8  # a bare string shorter than this is no credible secret, and scrubbing it would garble text
 
 
 def _secret_texts(message: Any) -> list[str]:
-    """Every string (and number spelling) found under a secret member of `message`, longest first."""
+    """Every way a violation message can quote a secret member of `message`, longest first: the
+    Python and JSON spellings of its whole value (schema messages quote `repr(instance)`, whatever its
+    type) and of every string in it, and each such string bare when it is long enough."""
     names = secret_member_names()
     texts: set[str] = set()
 
-    def collect(node: Any) -> None:
-        if isinstance(node, str):
-            texts.add(node)
-        elif isinstance(node, (int, float)) and not isinstance(node, bool):
-            texts.add(repr(node))
-        elif isinstance(node, dict):
-            for key, value in node.items():
-                texts.add(key)
-                collect(value)
-        elif isinstance(node, list):
-            for item in node:
-                collect(item)
+    def quotations(value: Any) -> None:
+        if value is None or isinstance(value, bool) or value in ("", [], {}):
+            return
+        texts.update((repr(value), json.dumps(value, ensure_ascii=False, default=str)))
+        pending = [value]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, str):
+                texts.update((repr(node), json.dumps(node, ensure_ascii=False)))
+                if len(node) >= _SCRUB_MIN_LENGTH:
+                    texts.add(node)
+            elif isinstance(node, dict):
+                pending.extend(node.keys())
+                pending.extend(node.values())
+            elif isinstance(node, list):
+                pending.extend(node)
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
                 if key in names:
-                    collect(value)
+                    quotations(value)
                 else:
                     walk(value)
         elif isinstance(node, list):
@@ -190,7 +197,7 @@ def _secret_texts(message: Any) -> list[str]:
                 walk(item)
 
     walk(message)
-    return sorted((t for t in texts if len(t) >= _SCRUB_MIN_LENGTH), key=len, reverse=True)
+    return sorted(texts, key=len, reverse=True)
 
 
 def _scrub(text: str, secrets: list[str]) -> str:

@@ -166,3 +166,10 @@ def test_a_message_the_fast_validator_rejects_is_never_accepted(v, monkeypatch):
     monkeypatch.setattr(type(kind), "violations", lambda self, message: [])  # a rich validator that misses it
     found = kind.check(request("session.validate", session_id=SID), has_float=False)
     assert found and found[0].path == "$.parameters"
+
+
+@pytest.mark.parametrize("token", ["abc", ["short"], 4711, {"k": "v"}])
+def test_short_or_ill_typed_tokens_are_not_quoted_either(v, token):
+    verdict = v.check_request(request("session.validate", session_id=SID, token=token))
+    text = repr(verdict.details) + verdict.message
+    assert repr(token) not in text and "<redacted>" in text

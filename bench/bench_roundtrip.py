@@ -79,7 +79,7 @@ def main() -> None:
     ctx = zmq.Context()
     with tempfile.TemporaryDirectory() as data:
         echo, echo_ep = start([sys.executable, "-c", ECHO])
-        ref, ref_ep = start([sys.executable, "-m", "reference_server.cli", "--bind", "tcp://127.0.0.1:0",
+        ref, ref_ep = start([sys.executable, "-m", "stui_protocol_kit.reference_server.cli", "--bind", "tcp://127.0.0.1:0",
                              "--data-dir", str(Path(data) / "store"), "--log-level", "WARNING"])
         try:
             sockets = {}

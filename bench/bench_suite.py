@@ -26,7 +26,7 @@ BUDGET_S = 60.0
 def run_once(socket: str, report: Path) -> tuple[float, dict]:
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "conformance.cli", "run", "--socket", socket, "--json", str(report)],
+        [sys.executable, "-m", "stui_protocol_kit.conformance.cli", "run", "--socket", socket, "--json", str(report)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     wall = time.perf_counter() - started

@@ -30,7 +30,7 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # the context imports this module; annotations only, no cycle at run time
-    from conformance.context import CaseContext
+    from stui_protocol_kit.conformance.context import CaseContext
 
 Level = Literal["MUST", "SHOULD"]
 
@@ -48,7 +48,7 @@ NEED_RESTART = "restart"  # the run must be able to restart the target (embedded
 NEED_EXPIRY = "expiry"  # the target's idle/absolute timeouts must fit the run's expiry budget
 NEED_EXCLUSIVE = "exclusive"  # must not overlap any other case (e.g. it restarts the target)
 
-CASE_PACKAGES: tuple[str, ...] = ("conformance.cases", "conformance.generated")
+CASE_PACKAGES: tuple[str, ...] = ("stui_protocol_kit.conformance.cases",)
 
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9][a-z0-9._-]*$")
 _REQ_RE = re.compile(r"^[A-Z]{2,4}-\d+$")

@@ -23,18 +23,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
-
-from conformance import citations
-from conformance.case import Case, CaseFailed, CaseSkipped
-from stui_protocol.client import Exchange, ProtocolClient, ReplyTimeout, SocketKind, Transcript
-from stui_protocol.codec import encode
-from stui_protocol.requirements import Requirement, requirements
-from stui_protocol.schemas import SchemaRegistry, registry
-from stui_protocol.validation import MessageValidator, validator
+from stui_protocol_kit.conformance import citations
+from stui_protocol_kit.conformance.case import Case, CaseFailed, CaseSkipped
+from stui_protocol_kit.protocol.client import Exchange, ProtocolClient, ReplyTimeout, SocketKind, Transcript
+from stui_protocol_kit.protocol.codec import encode
+from stui_protocol_kit.protocol.requirements import Requirement, requirements
+from stui_protocol_kit.protocol.schemas import SchemaRegistry, registry
+from stui_protocol_kit.protocol.validation import MessageValidator, validator
 
 
 @dataclass
-class Session:
+class SessionHandle:
     """A session a case created: its id and token (never printed: transcripts redact the token)."""
 
     session_id: str
@@ -207,15 +206,15 @@ class CaseContext:
         """A client_id unique to this case and run, so per-client limits never collide across cases."""
         return f"conformance-{self.case.id}-{self._nonce}{'-' + label if label else ''}"[:128]
 
-    def new_session(self, client: CheckedClient | None = None, client_id: str | None = None) -> Session:
+    def new_session(self, client: CheckedClient | None = None, client_id: str | None = None) -> SessionHandle:
         """session.create, checked for success; the building block of most cases."""
-        from conformance.verifiers import expect_success
+        from stui_protocol_kit.conformance.verifiers import expect_success
 
         self._sessions += 1
         cid = client_id or self.client_id(str(self._sessions))
         exchange = (client or self.default).call("session.create", {"client_id": cid})
         result = expect_success(exchange, "session.create", requirement=citations.CREATE_OK)
-        return Session(result["session_id"], result["token"], cid, result["revision"], result)
+        return SessionHandle(result["session_id"], result["token"], cid, result["revision"], result)
 
     # -- restart ----------------------------------------------------------------------------------------
 
@@ -331,7 +330,7 @@ def _passes_p1(sent: dict[str, Any], limits: dict[str, Any]) -> bool:
 
 
 def _depth(value: Any) -> int:
-    from stui_protocol.codec import nesting_depth
+    from stui_protocol_kit.protocol.codec import nesting_depth
 
     return nesting_depth(value)
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from conformance.case import Outcome
-from conformance.runner import RunConfig, Runner, RunReport
+from stui_protocol_kit.conformance.case import Outcome
+from stui_protocol_kit.conformance.runner import RunConfig, Runner, RunReport
 
 _REPORT_KEY = pytest.StashKey[RunReport]()
 

@@ -26,8 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import zmq
-
-from conformance.case import (
+from stui_protocol_kit.conformance.case import (
     CAPABILITY_NEEDS,
     NEED_EXCLUSIVE,
     NEED_EXPIRY,
@@ -42,8 +41,8 @@ from conformance.case import (
     Outcome,
     load_cases,
 )
-from conformance.context import CaseContext, RunOptions, TargetHandle
-from conformance.target import (
+from stui_protocol_kit.conformance.context import CaseContext, RunOptions, TargetHandle
+from stui_protocol_kit.conformance.target import (
     EXPIRY_SETTINGS,
     MAIN_SETTINGS,
     CommandRestarter,
@@ -51,8 +50,8 @@ from conformance.target import (
     TargetUnavailable,
     probe_hello,
 )
-from stui_protocol.client import ReplyTimeout, SocketKind
-from stui_protocol.requirements import Requirement, requirements
+from stui_protocol_kit.protocol.client import ReplyTimeout, SocketKind
+from stui_protocol_kit.protocol.requirements import Requirement, requirements
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Two kinds:
 - `EmbeddedServer`: a server process the suite starts itself (by default the reference server,
-  `python -m reference_server.cli`) on `tcp://127.0.0.1:0` in a temporary data dir with short
+  `python -m stui_protocol_kit.reference_server.cli`) on `tcp://127.0.0.1:0` in a temporary data dir with short
   timeouts. It waits for the "listening on ENDPOINT" line on stderr, and restarts by SIGKILL plus a
   new process on the same port and data dir (a restart as the spec defines it). The faulty-server
   tests use it with another command line.
@@ -28,10 +28,9 @@ from collections import deque
 from typing import Any
 
 import zmq
+from stui_protocol_kit.protocol.client import ProtocolClient, ReplyTimeout
 
-from stui_protocol.client import ProtocolClient, ReplyTimeout
-
-REFERENCE_SERVER = [sys.executable, "-m", "reference_server.cli"]
+REFERENCE_SERVER = [sys.executable, "-m", "stui_protocol_kit.reference_server.cli"]
 
 # Settings for the embedded reference server: timeouts short enough for the expiry cases to run in
 # seconds, limits small enough for the limit cases to be cheap. The main server keeps sessions alive

@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from conformance import citations
-from conformance.case import CaseFailed
-from stui_protocol.client import Exchange
-from stui_protocol.codec import parse_rfc3339
-from stui_protocol.validation import validator
+from stui_protocol_kit.conformance import citations
+from stui_protocol_kit.conformance.case import CaseFailed
+from stui_protocol_kit.protocol.client import Exchange
+from stui_protocol_kit.protocol.codec import parse_rfc3339
+from stui_protocol_kit.protocol.validation import validator
 
 if TYPE_CHECKING:
-    from conformance.context import CaseContext, CheckedClient, Session
+    from stui_protocol_kit.conformance.context import CaseContext, CheckedClient, SessionHandle
 
 
 def _summary(reply: Any) -> Any:
@@ -149,7 +149,7 @@ def expect_timestamp_not_after(earlier: str, later: str, requirement: str | None
         raise CaseFailed(f"{what} <= {later}", earlier, requirement)
 
 
-def expect_alive(ctx: CaseContext, session: Session | None = None, *, revision: int | None = None,
+def expect_alive(ctx: CaseContext, session: SessionHandle | None = None, *, revision: int | None = None,
                  requirement: str = "TRN-14", client: CheckedClient | None = None) -> None:
     """The target still answers `hello` (on a new connection) and, given a session, validates it with
     an unchanged revision: what robustness cases check after every malformed message."""

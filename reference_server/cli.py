@@ -19,11 +19,10 @@ import sys
 from pathlib import Path
 
 import zmq
-
-from reference_server.config import ServerConfig
-from reference_server.engine import Engine
-from reference_server.storage import SessionStore, StoreError
-from reference_server.transport import RouterTransport
+from stui_protocol_kit.reference_server.config import ServerConfig
+from stui_protocol_kit.reference_server.engine import Engine
+from stui_protocol_kit.reference_server.storage import SessionStore, StoreError
+from stui_protocol_kit.reference_server.transport import RouterTransport
 
 DEFAULT_BIND = "tcp://127.0.0.1:5555"
 # ServerConfig field -> the option that sets it, so a refused value is reported by its option.

@@ -17,8 +17,8 @@ Theory of operation:
    request that finds a session past its retention only drops it from memory (answering
    SessionNotFound); the next `tick()` deletes it from storage. A session the engine holds is never
    re-read from storage.
-4. Lifecycle transitions are looked up in `stui_protocol.lifecycle`, never decided here; deadlines
-   come from `reference_server.expiry`.
+4. Lifecycle transitions are looked up in `stui_protocol_kit.protocol.lifecycle`, never decided here; deadlines
+   come from `stui_protocol_kit.reference_server.expiry`.
 5. Nothing a session holds can make a reply too large to read: evaluate/inspect refuse (with
    EvaluationError, changing nothing) a result or a workspace that would not fit in
    `max_message_bytes` together with the session's client-owned parts.
@@ -37,11 +37,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reference_server import expiry
-from reference_server.config import ServerConfig
-from reference_server.evaluator import EvaluationError, Value, evaluate
-from reference_server.reply_cache import CachedReply, Fingerprint, ReplyCache, fingerprint
-from reference_server.sessions import (
+from stui_protocol_kit.protocol.codec import FrameError, decode_body, encode, rfc3339
+from stui_protocol_kit.protocol.lifecycle import Event, State
+from stui_protocol_kit.protocol.validation import MessageValidator, validator
+from stui_protocol_kit.reference_server import expiry
+from stui_protocol_kit.reference_server.config import ServerConfig
+from stui_protocol_kit.reference_server.evaluator import EvaluationError, Value, evaluate
+from stui_protocol_kit.reference_server.reply_cache import CachedReply, Fingerprint, ReplyCache, fingerprint
+from stui_protocol_kit.reference_server.sessions import (
     Binding,
     Session,
     SessionRegistry,
@@ -51,10 +54,7 @@ from reference_server.sessions import (
     encode_state,
     token_digest,
 )
-from reference_server.storage import RetryRow, SessionStore, StoreError
-from stui_protocol.codec import FrameError, decode_body, encode, rfc3339
-from stui_protocol.lifecycle import Event, State
-from stui_protocol.validation import MessageValidator, validator
+from stui_protocol_kit.reference_server.storage import RetryRow, SessionStore, StoreError
 
 log = logging.getLogger("stui.reference_server")
 request_log = logging.getLogger("stui.reference_server.requests")

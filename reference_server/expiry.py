@@ -16,7 +16,7 @@ two agree.
 
 from __future__ import annotations
 
-from stui_protocol.lifecycle import Event
+from stui_protocol_kit.protocol.lifecycle import Event
 
 
 def idle_base(last_active_at: float, started_at: float) -> float:

@@ -1,14 +1,14 @@
 """Live sessions: the objects the engine works on, and the registry that holds and lazily loads them.
 
 A `Session` is one session as the engine holds it: identity (id, client, token digest), lifecycle
-state (consulting `stui_protocol.lifecycle` for every transition), timings, revision counters, the
+state (consulting `stui_protocol_kit.protocol.lifecycle` for every transition), timings, revision counters, the
 workspace (variables as evaluator `Value`s, each with its state-document binding computed once),
 the object registry, the client-owned documents, and the routing ids attached to it.
 `SessionRegistry` answers "which session is this id?" from memory, reading a session's row from
 storage only the first time a request names it after start-up, and its state (newest intact
 revision) only when a command needs the state.
 
-Deadlines come from `reference_server.expiry` only. Object ids are `o<epoch>.<n>`: the epoch is the
+Deadlines come from `stui_protocol_kit.reference_server.expiry` only. Object ids are `o<epoch>.<n>`: the epoch is the
 store's, raised durably at every start, so an id is never issued twice for a session, also after a
 restart restored an older revision (INS-1, INS-4).
 
@@ -24,12 +24,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from reference_server import expiry
-from reference_server.evaluator import Value
-from reference_server.reply_cache import CachedReply, Fingerprint, ReplyCache
-from reference_server.storage import SessionRow, SessionStore, StoredRevision
-from stui_protocol.codec import encode
-from stui_protocol.lifecycle import Event, State, next_state
+from stui_protocol_kit.protocol.codec import encode
+from stui_protocol_kit.protocol.lifecycle import Event, State, next_state
+from stui_protocol_kit.reference_server import expiry
+from stui_protocol_kit.reference_server.evaluator import Value
+from stui_protocol_kit.reference_server.reply_cache import CachedReply, Fingerprint, ReplyCache
+from stui_protocol_kit.reference_server.storage import SessionRow, SessionStore, StoredRevision
 
 OBJECT_ID_PREFIX = "o"
 Binding = dict[str, str]  # {"class": ..., "print_string": ...} as in schemas/state.json
@@ -85,7 +85,7 @@ class Session:
         self.created_at = created_at
         self.last_active_at = last_active_at  # recorded last activity (VAL-2)
         # What the idle deadline counts from: the last activity, or the server's start when that is
-        # later and the session was read from storage (reference_server.expiry, EXP-4).
+        # later and the session was read from storage (stui_protocol_kit.reference_server.expiry, EXP-4).
         self.idle_base = last_active_at if idle_base is None else idle_base
         self.status = status
         self.ended_at = ended_at

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from reference_server.expiry import DEADLINE_SQL
+from stui_protocol_kit.reference_server.expiry import DEADLINE_SQL
 
 STORE_FILE = "sessions.sqlite3"
 LOCK_FILE = "sessions.lock"
@@ -393,7 +393,7 @@ class SessionStore:
 
     def expire_overdue(self, now: float, idle_timeout_s: float, absolute_timeout_s: float, started_at: float) -> int:
         """Mark stored active sessions past their deadline as expired (the engine flushes the activity
-        of the sessions it holds first), by reference_server.expiry's formula."""
+        of the sessions it holds first), by stui_protocol_kit.reference_server.expiry's formula."""
         with self._transaction() as db:
             cursor = db.execute(
                 f"UPDATE sessions SET status = 'expired', ended_at = {DEADLINE_SQL} "

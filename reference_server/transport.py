@@ -20,9 +20,8 @@ import logging
 import time
 
 import zmq
+from stui_protocol_kit.reference_server.engine import Engine
 from zmq.utils.monitor import recv_monitor_message
-
-from reference_server.engine import Engine
 
 log = logging.getLogger("stui.reference_server")
 

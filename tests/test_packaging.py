@@ -15,10 +15,13 @@ import sys
 import zipfile
 from pathlib import Path
 
+import hypothesis
+import jsonschema
 import pytest
+import zmq
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE_ROOTS = ("stui_protocol", "reference_server", "conformance")
+PACKAGE_ROOTS = ("protocol", "reference_server", "conformance")
 # Never part of a build: VCS data, caches, earlier build output.
 IGNORE = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis",
                                 ".pytest_cache", ".ruff_cache", ".benchmarks", ".venv", "*.pyc")
@@ -53,20 +56,22 @@ def test_wheel_ships_every_schema_file(names: set[str]) -> None:
     for pattern in ("*.json", "commands/*.json", "bundle/*.json"):
         expected = _source(pattern, "schemas")
         assert expected, pattern
-        assert sorted(rel for rel in expected if f"stui_protocol/schemas/{rel}" not in names) == []
+        assert sorted(rel for rel in expected if f"stui_protocol_kit/schemas/{rel}" not in names) == []
 
 
 def test_wheel_ships_the_spec_and_the_examples(names: set[str]) -> None:
     expected = _source("*.md", "spec") + _source("examples/**/*.json", "spec") + ["examples/README.md"]
     assert len(expected) > 100
-    assert sorted(rel for rel in expected if f"stui_protocol/spec/{rel}" not in names) == []
+    assert sorted(rel for rel in expected if f"stui_protocol_kit/spec/{rel}" not in names) == []
 
 
 def test_wheel_ships_every_python_package_of_the_source_tree(names: set[str]) -> None:
     # pyproject.toml lists packages by hand (package-dir mappings defeat `find`); a new package
     # directory that is not listed there would be missing from every installation.
-    modules = sorted(p.relative_to(ROOT).as_posix() for top in PACKAGE_ROOTS for p in (ROOT / top).rglob("*.py")
+    modules = sorted(f"stui_protocol_kit/{p.relative_to(ROOT).as_posix()}" for top in PACKAGE_ROOTS
+                     for p in (ROOT / top).rglob("*.py")
                      if "__pycache__" not in p.parts and (p.parent / "__init__.py").exists())
+    assert len(modules) > 50
     missing = [m for m in modules if m not in names]
     assert missing == [], "add their packages to [tool.setuptools] packages in pyproject.toml"
 
@@ -74,18 +79,23 @@ def test_wheel_ships_every_python_package_of_the_source_tree(names: set[str]) ->
 def test_wheel_declares_the_console_scripts(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         entry_points = next(archive.read(n).decode() for n in archive.namelist() if n.endswith("entry_points.txt"))
-    assert "stui-conformance = conformance.cli:main" in entry_points
+    assert "stui-conformance = stui_protocol_kit.conformance.cli:main" in entry_points
 
 
 @pytest.mark.slow
 def test_installed_validate_finds_its_schemas_outside_the_source_tree(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
-    # --system-site-packages: the dependencies come from this interpreter, so no download is needed;
-    # --without-pip: the system pip (visible through system site-packages) installs into the venv.
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-                   check=True, timeout=120)
+    # A bare venv made by whichever interpreter runs the tests (a system Python, pyenv, or a venv
+    # itself, as the README recommends on Debian). The dependencies come from the directories this
+    # interpreter imports them from, added by a .pth file: no download, and - because a .pth line adds a
+    # plain directory, whose own .pth files are not run - no editable install of the kit leaks in.
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    done = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
+    site_dir = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    dependency_dirs = {str(Path(module.__file__).resolve().parents[1]) for module in (zmq, jsonschema, hypothesis)}
+    (Path(site_dir) / "kit-test-dependencies.pth").write_text("\n".join(sorted(dependency_dirs)) + "\n")
+    done = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -97,7 +107,7 @@ def test_installed_validate_finds_its_schemas_outside_the_source_tree(wheel: Pat
     (work / "bad.jsonl").write_text(json.dumps(vector["message"]) + "\n" + json.dumps(bad["message"]) + "\n")
     script = venv / "bin" / "stui-conformance"
 
-    where = subprocess.run([str(python), "-c", "import stui_protocol.schemas as s; print(s.schema_dir())"],
+    where = subprocess.run([str(python), "-c", "import stui_protocol_kit.protocol.schemas as s; print(s.schema_dir())"],
                            cwd=work, capture_output=True, text=True, timeout=60)
     assert where.returncode == 0, where.stderr
     assert Path(where.stdout.strip()).is_relative_to(venv), "the installed copy, not the source tree"
@@ -111,8 +121,8 @@ def test_installed_validate_finds_its_schemas_outside_the_source_tree(wheel: Pat
     records = [json.loads(line) for line in failed.stdout.splitlines()]
     assert [(r["line"], r["valid"]) for r in records] == [(1, True), (2, False)]
     assert records[1]["violations"][0]["path"] == "$.parameters.token"
-    vectors = subprocess.run([str(python), "-c", "import stui_protocol, pathlib; print(pathlib.Path("
-                              "stui_protocol.__file__).parent / 'spec' / 'examples')"],
+    vectors = subprocess.run([str(python), "-c", "import stui_protocol_kit.protocol.requirements as r; "
+                              "print(r.spec_dir() / 'examples')"],
                              cwd=work, capture_output=True, text=True, timeout=60)
     shipped = vectors.stdout.strip()
     checked = subprocess.run([str(script), "validate", "--vectors", shipped], cwd=work,

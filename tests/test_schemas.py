@@ -13,10 +13,9 @@ import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
-
-from stui_protocol import bundle
-from stui_protocol.schemas import BASE_URI, DIALECT, FORBIDDEN_KEYWORDS, iter_keywords, registry
-from stui_protocol.validation import validator
+from stui_protocol_kit.protocol import bundle
+from stui_protocol_kit.protocol.schemas import BASE_URI, DIALECT, FORBIDDEN_KEYWORDS, iter_keywords, registry
+from stui_protocol_kit.protocol.validation import validator
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 BUNDLES = SCHEMAS / "bundle"
@@ -87,7 +86,8 @@ def test_integers_are_never_typed_number(rel: str) -> None:
 
 
 def test_bundles_are_current() -> None:
-    assert bundle.stale_files(BUNDLES, bundle.expected_files()) == [], "run `python -m stui_protocol.bundle`"
+    stale = bundle.stale_files(BUNDLES, bundle.expected_files())
+    assert stale == [], "run `python -m stui_protocol_kit.protocol.bundle`"
 
 
 def test_bundle_check_command_agrees() -> None:

@@ -1,7 +1,7 @@
 """`stui-conformance validate`: exit codes, input forms, output forms, and useful violation reports.
 
-Runs the CLI in-process (`conformance.cli.main`) for speed and as a subprocess (`python -m
-conformance.cli`) for what only a real process shows: piped output, stdin, the module entry point.
+Runs the CLI in-process (`stui_protocol_kit.conformance.cli.main`) for speed and as a subprocess (`python -m
+stui_protocol_kit.conformance.cli`) for what only a real process shows: piped output, stdin, the module entry point.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from conformance.cli import main
-from conformance.output import Output, wants_color
+from stui_protocol_kit.conformance.cli import main
+from stui_protocol_kit.conformance.output import Output, wants_color
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "spec" / "examples"
@@ -52,7 +51,8 @@ def run_cli(
     *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "conformance.cli", *args], cwd=ROOT, input=stdin.decode() if stdin else None,
+        [sys.executable, "-m", "stui_protocol_kit.conformance.cli", *args], cwd=ROOT,
+        input=stdin.decode() if stdin else None,
         capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
     )
 

@@ -14,12 +14,11 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
-
-from reference_server.evaluator import EvaluationError, evaluate
-from stui_protocol import requirements
-from stui_protocol.codec import FrameError, decode_body
-from stui_protocol.schemas import registry
-from stui_protocol.validation import validator
+from stui_protocol_kit.protocol import requirements
+from stui_protocol_kit.protocol.codec import FrameError, decode_body
+from stui_protocol_kit.protocol.schemas import registry
+from stui_protocol_kit.protocol.validation import validator
+from stui_protocol_kit.reference_server.evaluator import EvaluationError, evaluate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "spec" / "examples"
 KIND_OF_DIR = {"requests": "request", "responses": "response", "frames": "frame"}

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance.context import CaseContext, CheckedClient, Session
-from conformance.verifiers import expect_success
+from stui_protocol_kit.conformance.context import CaseContext, CheckedClient, SessionHandle
+from stui_protocol_kit.conformance.verifiers import expect_success
 
 SESSION_COMMANDS = ("session.resume", "session.validate", "session.snapshot", "session.close", "evaluate", "inspect")
 
@@ -31,29 +31,29 @@ def ok(ctx: CaseContext, command: str, params: dict[str, Any], requirement: str 
     return expect_success((client or ctx.default).call(command, params, **kw), command, requirement)
 
 
-def resume(ctx: CaseContext, s: Session, requirement: str | None = None,
+def resume(ctx: CaseContext, s: SessionHandle, requirement: str | None = None,
            client: CheckedClient | None = None) -> dict[str, Any]:
     return ok(ctx, "session.resume", s.params(), requirement, client)
 
 
-def validate(ctx: CaseContext, s: Session, requirement: str | None = None,
+def validate(ctx: CaseContext, s: SessionHandle, requirement: str | None = None,
              client: CheckedClient | None = None) -> dict[str, Any]:
     return ok(ctx, "session.validate", s.params(), requirement, client)
 
 
-def snapshot(ctx: CaseContext, s: Session, requirement: str | None = None, client: CheckedClient | None = None,
+def snapshot(ctx: CaseContext, s: SessionHandle, requirement: str | None = None, client: CheckedClient | None = None,
              **params: Any) -> dict[str, Any]:
     result = ok(ctx, "session.snapshot", s.params(**params), requirement, client)
     s.revision = result["revision"]
     return result
 
 
-def evaluate(ctx: CaseContext, s: Session, code: str, requirement: str | None = None,
+def evaluate(ctx: CaseContext, s: SessionHandle, code: str, requirement: str | None = None,
              client: CheckedClient | None = None) -> dict[str, Any]:
     return ok(ctx, "evaluate", s.params(code=code), requirement, client)
 
 
-def command_params(command: str, s: Session | None = None, session_id: str | None = None,
+def command_params(command: str, s: SessionHandle | None = None, session_id: str | None = None,
                    token: str | None = None) -> dict[str, Any]:
     """Valid parameters for a session-scoped command, with the given (or the session's) id and token."""
     return {"session_id": session_id or (s.session_id if s else UNKNOWN_SESSION_ID),

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from conformance.case import case
-from conformance.cases._helpers import ok
-from conformance.context import CaseContext
-from conformance.verifiers import expect_equal, expect_error, expect_success, expect_timestamp_not_after
+from stui_protocol_kit.conformance.case import case
+from stui_protocol_kit.conformance.cases._helpers import ok
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.verifiers import (
+    expect_equal,
+    expect_error,
+    expect_success,
+    expect_timestamp_not_after,
+)
 
 
 @case("close.success", "close answers closed: true and the session answers SessionClosed afterwards",

@@ -8,10 +8,10 @@ checks have a case of their own to report under.
 
 from __future__ import annotations
 
-from conformance.case import case
-from conformance.cases._helpers import ok
-from conformance.context import CaseContext
-from conformance.verifiers import expect_alive, expect_error, expect_null_echo, expect_true
+from stui_protocol_kit.conformance.case import case
+from stui_protocol_kit.conformance.cases._helpers import ok
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.verifiers import expect_alive, expect_error, expect_null_echo, expect_true
 
 
 @case("compatibility.unknown-parameter", "an unknown parameter member is InvalidRequest schema",

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import time
 
-from conformance.case import NEED_EXPIRY, CaseFailed, case
-from conformance.cases._helpers import evaluate, ok, resume, snapshot, validate
-from conformance.context import CaseContext, CheckedClient
-from conformance.verifiers import expect_equal, expect_success
-from stui_protocol.client import Exchange
-from stui_protocol.codec import decode_body, encode, parse_rfc3339
+from stui_protocol_kit.conformance.case import NEED_EXPIRY, CaseFailed, case
+from stui_protocol_kit.conformance.cases._helpers import evaluate, ok, resume, snapshot, validate
+from stui_protocol_kit.conformance.context import CaseContext, CheckedClient
+from stui_protocol_kit.conformance.verifiers import expect_equal, expect_success
+from stui_protocol_kit.protocol.client import Exchange
+from stui_protocol_kit.protocol.codec import decode_body, encode, parse_rfc3339
 
 
 def _pipeline(ctx: CaseContext, sends: list[tuple[CheckedClient, dict]]) -> dict[str, Exchange]:

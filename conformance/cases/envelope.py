@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conformance.case import CaseFailed, case
-from conformance.cases._helpers import ok
-from conformance.context import CaseContext
-from conformance.verifiers import expect_echo, expect_error, expect_success, expect_true
+from stui_protocol_kit.conformance.case import CaseFailed, case
+from stui_protocol_kit.conformance.cases._helpers import ok
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.verifiers import expect_echo, expect_error, expect_success, expect_true
 
 _STRICT_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
 _MILLIS_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

@@ -5,10 +5,10 @@ Each precedence case builds one request that fails two steps and expects the ear
 
 from __future__ import annotations
 
-from conformance.case import case
-from conformance.cases._helpers import UNKNOWN_SESSION_ID, WRONG_TOKEN, ok, resume, snapshot, validate
-from conformance.context import CaseContext
-from conformance.verifiers import expect_equal, expect_error, expect_true
+from stui_protocol_kit.conformance.case import case
+from stui_protocol_kit.conformance.cases._helpers import UNKNOWN_SESSION_ID, WRONG_TOKEN, ok, resume, snapshot, validate
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.verifiers import expect_equal, expect_error, expect_true
 
 
 @case("errors.version-before-envelope", "P2 before P3: a bad envelope in version 2.0 is UnsupportedVersion",

@@ -5,10 +5,10 @@ All cases need the `evaluate` capability and use only the subset of spec 4.7.1.
 
 from __future__ import annotations
 
-from conformance.case import CaseFailed, case
-from conformance.cases._helpers import evaluate, resume
-from conformance.context import CaseContext
-from conformance.verifiers import expect_equal, expect_error, expect_true
+from stui_protocol_kit.conformance.case import CaseFailed, case
+from stui_protocol_kit.conformance.cases._helpers import evaluate, resume
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.verifiers import expect_equal, expect_error, expect_true
 
 EVAL = ["evaluate"]
 

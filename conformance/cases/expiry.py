@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from conformance.case import NEED_EXPIRY, CaseFailed, CaseSkipped, case
-from conformance.cases._helpers import command_needs, command_params, ok, validate
-from conformance.context import CaseContext, Session
-from conformance.verifiers import expect_equal, expect_error, expect_success, expect_true
-from stui_protocol.codec import parse_rfc3339
-from stui_protocol.schemas import registry
+from stui_protocol_kit.conformance.case import NEED_EXPIRY, CaseFailed, CaseSkipped, case
+from stui_protocol_kit.conformance.cases._helpers import command_needs, command_params, ok, validate
+from stui_protocol_kit.conformance.context import CaseContext, SessionHandle
+from stui_protocol_kit.conformance.verifiers import expect_equal, expect_error, expect_success, expect_true
+from stui_protocol_kit.protocol.codec import parse_rfc3339
+from stui_protocol_kit.protocol.schemas import registry
 
 EXPIRY = [NEED_EXPIRY]
 MARGIN_S = 0.6  # past a deadline: covers timestamp truncation and a busy two-core machine
@@ -32,7 +32,7 @@ def _wait_until(ctx: CaseContext, stamp: str, reply_timestamp: str, margin: floa
     time.sleep(max(0.0, remaining) + margin)
 
 
-def _expired_session(ctx: CaseContext) -> tuple[Session, str]:
+def _expired_session(ctx: CaseContext) -> tuple[SessionHandle, str]:
     ctx.require_expiry("idle_timeout_s")
     s = ctx.new_session()
     _wait_until(ctx, s.created["expires_at"], s.created["created_at"])

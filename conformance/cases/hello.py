@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from conformance.case import case
-from conformance.cases._helpers import ok, validate
-from conformance.context import CaseContext
-from conformance.verifiers import expect_equal, expect_error, expect_true
-from stui_protocol.codec import parse_rfc3339
+from stui_protocol_kit.conformance.case import case
+from stui_protocol_kit.conformance.cases._helpers import ok, validate
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.verifiers import expect_equal, expect_error, expect_true
+from stui_protocol_kit.protocol.codec import parse_rfc3339
 
 
 @case("hello.success", "hello answers without a session",

@@ -8,11 +8,11 @@ expiry.py (they need the target's clock).
 
 from __future__ import annotations
 
-from conformance.case import case
-from conformance.cases._helpers import UNKNOWN_SESSION_ID, command_needs, command_params, ok
-from conformance.context import CaseContext
-from conformance.verifiers import expect_equal, expect_error
-from stui_protocol.schemas import registry
+from stui_protocol_kit.conformance.case import case
+from stui_protocol_kit.conformance.cases._helpers import UNKNOWN_SESSION_ID, command_needs, command_params, ok
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.verifiers import expect_equal, expect_error
+from stui_protocol_kit.protocol.schemas import registry
 
 SESSION_SCOPED = [c.name for c in registry().commands.values() if c.session_scoped]
 

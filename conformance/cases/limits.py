@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import time
 
-from conformance.case import NEED_EXPIRY, CaseFailed, CaseSkipped, case
-from conformance.cases._helpers import ok, validate
-from conformance.context import CaseContext
-from conformance.verifiers import expect_alive, expect_equal, expect_error, expect_null_echo, expect_success
-from stui_protocol.codec import encode
+from stui_protocol_kit.conformance.case import NEED_EXPIRY, CaseFailed, CaseSkipped, case
+from stui_protocol_kit.conformance.cases._helpers import ok, validate
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.verifiers import (
+    expect_alive,
+    expect_equal,
+    expect_error,
+    expect_null_echo,
+    expect_success,
+)
+from stui_protocol_kit.protocol.codec import encode
 
 MINIMUMS = {"max_message_bytes": 65536, "max_nesting_depth": 32, "idle_timeout_s": 1, "absolute_timeout_s": 1,
             "tombstone_retention_s": 1, "retry_window_s": 1, "max_sessions_per_client": 1}

@@ -6,10 +6,10 @@ needs --restart-command) and run last, alone. `persistence.resume-new-connection
 
 from __future__ import annotations
 
-from conformance.case import NEED_RESTART, case
-from conformance.cases._helpers import evaluate, ok, resume, snapshot, validate
-from conformance.context import CaseContext
-from conformance.verifiers import expect_equal, expect_error, expect_state_equal, expect_true
+from stui_protocol_kit.conformance.case import NEED_RESTART, case
+from stui_protocol_kit.conformance.cases._helpers import evaluate, ok, resume, snapshot, validate
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.verifiers import expect_equal, expect_error, expect_state_equal, expect_true
 
 RESTART = [NEED_RESTART]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from conformance.case import case
-from conformance.cases._helpers import evaluate, resume, snapshot, validate
-from conformance.context import CaseContext
-from conformance.verifiers import expect_equal, expect_success, expect_true
-from stui_protocol.codec import parse_rfc3339
+from stui_protocol_kit.conformance.case import case
+from stui_protocol_kit.conformance.cases._helpers import evaluate, resume, snapshot, validate
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.verifiers import expect_equal, expect_success, expect_true
+from stui_protocol_kit.protocol.codec import parse_rfc3339
 
 
 @case("resume.live-state", "resume of a held session returns its live state",

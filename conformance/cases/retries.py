@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import time
 
-from conformance.case import NEED_RESTART, case
-from conformance.cases._helpers import evaluate, ok, validate
-from conformance.cases.concurrency import _message
-from conformance.context import CaseContext
-from conformance.verifiers import expect_equal, expect_error, expect_success, expect_true
-from stui_protocol.codec import encode
+from stui_protocol_kit.conformance.case import NEED_RESTART, case
+from stui_protocol_kit.conformance.cases._helpers import evaluate, ok, validate
+from stui_protocol_kit.conformance.cases.concurrency import _message
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.verifiers import expect_equal, expect_error, expect_success, expect_true
+from stui_protocol_kit.protocol.codec import encode
 
 
 @case("retries.snapshot-not-executed-twice", "a retried snapshot returns the original reply and no new revision",

@@ -7,11 +7,11 @@ import hashlib
 import json
 import re
 
-from conformance.case import case
-from conformance.cases._helpers import ok, validate
-from conformance.context import CaseContext
-from conformance.verifiers import expect_equal, expect_error, expect_true
-from stui_protocol.codec import parse_rfc3339
+from stui_protocol_kit.conformance.case import case
+from stui_protocol_kit.conformance.cases._helpers import ok, validate
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.verifiers import expect_equal, expect_error, expect_true
+from stui_protocol_kit.protocol.codec import parse_rfc3339
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from conformance.case import case
-from conformance.cases._helpers import evaluate, resume, snapshot, validate
-from conformance.context import CaseContext
-from conformance.verifiers import (
+from stui_protocol_kit.conformance.case import case
+from stui_protocol_kit.conformance.cases._helpers import evaluate, resume, snapshot, validate
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.verifiers import (
     expect_equal,
     expect_error,
     expect_success,

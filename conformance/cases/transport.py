@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import json
 
-from conformance.case import CaseFailed, case
-from conformance.cases._helpers import nested, ok
-from conformance.context import CaseContext
-from conformance.verifiers import expect_alive, expect_error, expect_error_in, expect_null_echo, expect_success
-from stui_protocol.codec import encode
+from stui_protocol_kit.conformance.case import CaseFailed, case
+from stui_protocol_kit.conformance.cases._helpers import nested, ok
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.verifiers import (
+    expect_alive,
+    expect_error,
+    expect_error_in,
+    expect_null_echo,
+    expect_success,
+)
+from stui_protocol_kit.protocol.codec import encode
 
 HELLO = {"id": "t-1", "version": "1.0", "command": "hello", "parameters": {}}
 
@@ -35,7 +41,7 @@ def _raw_dealer_exchange(ctx: CaseContext, frames: list[bytes]) -> list[bytes]:
     ctx.transcript.record("request", {"raw_frames": [f[:60].decode("utf-8", "replace") for f in frames]})
     client.raw.socket.send_multipart(frames)
     if not client.raw.socket.poll(int(ctx.options.timeout_s * 1000)):
-        from stui_protocol.client import ReplyTimeout
+        from stui_protocol_kit.protocol.client import ReplyTimeout
 
         raise ReplyTimeout(f"no reply within {ctx.options.timeout_s:g}s")
     reply = client.raw.socket.recv_multipart()
@@ -52,7 +58,7 @@ def _check_frames(ctx: CaseContext, reply: list[bytes], delimiter: bool, require
         message = json.loads(reply[-1])
     except ValueError as exc:
         raise CaseFailed("a JSON body", str(exc), "TRN-2") from None
-    from stui_protocol.client import Exchange
+    from stui_protocol_kit.protocol.client import Exchange
 
     ctx.check_reply(Exchange(None, [], reply=message, reply_bytes=reply[-1]), sent=None)
     return message

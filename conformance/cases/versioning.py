@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from conformance.case import CaseFailed, case
-from conformance.cases._helpers import UNKNOWN_SESSION_ID, WRONG_TOKEN, command_params
-from conformance.context import CaseContext
-from conformance.verifiers import expect_echo, expect_equal, expect_error
+from stui_protocol_kit.conformance.case import CaseFailed, case
+from stui_protocol_kit.conformance.cases._helpers import UNKNOWN_SESSION_ID, WRONG_TOKEN, command_params
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.verifiers import expect_echo, expect_equal, expect_error
 
 MANDATORY = ("hello", "session.create", "session.resume", "session.validate", "session.snapshot", "session.close")
 OPTIONAL = ("evaluate", "inspect")

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conformance.case import CaseResult
-from conformance.runner import RunReport
+from stui_protocol_kit.conformance.case import CaseResult
+from stui_protocol_kit.conformance.runner import RunReport
 
 SCHEMA_VERSION = 1
 

@@ -12,8 +12,8 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conformance.case import CaseResult, Outcome
-from conformance.runner import RunReport
+from stui_protocol_kit.conformance.case import CaseResult, Outcome
+from stui_protocol_kit.conformance.runner import RunReport
 
 
 def _testcase(parent: ET.Element, result: CaseResult) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from conformance.case import CaseResult, Outcome
-from conformance.output import Output
-from conformance.runner import RunReport
+from stui_protocol_kit.conformance.case import CaseResult, Outcome
+from stui_protocol_kit.conformance.output import Output
+from stui_protocol_kit.conformance.runner import RunReport
 
 _STYLE = {Outcome.PASSED: "ok", Outcome.FAILED: "fail", Outcome.TIMEOUT: "fail", Outcome.UNSUPPORTED: "dim",
           Outcome.SKIPPED: "warn"}

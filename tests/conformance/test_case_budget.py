@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from conformance.case import Case, CaseRegistry, Outcome
-from conformance.context import CaseContext, RunOptions, effective_budget
-from conformance.runner import RunConfig, Runner
+from stui_protocol_kit.conformance.case import Case, CaseRegistry, Outcome
+from stui_protocol_kit.conformance.context import CaseContext, RunOptions, effective_budget
+from stui_protocol_kit.conformance.runner import RunConfig, Runner
 
 
 def _slow_case(ctx: CaseContext) -> None:

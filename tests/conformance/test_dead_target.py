@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from conformance.case import Outcome
-from conformance.runner import RunConfig, run
+from stui_protocol_kit.conformance.case import Outcome
+from stui_protocol_kit.conformance.runner import RunConfig, run
 
 SERVER = Path(__file__).resolve().parents[1] / "faulty" / "server.py"
 # close.* runs first (groups in name order); its first session.close kills the server.

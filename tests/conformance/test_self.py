@@ -11,17 +11,18 @@ import xml.etree.ElementTree as ET
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from conformance.case import Outcome
-from conformance.cli import main
-from conformance.runner import RunConfig, run
-from conformance.target import EmbeddedServer
+from stui_protocol_kit.conformance.case import Outcome
+from stui_protocol_kit.conformance.cli import main
+from stui_protocol_kit.conformance.runner import RunConfig, run
+from stui_protocol_kit.conformance.target import EmbeddedServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, NO_COLOR="1")
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "stui_protocol_kit.conformance.cli", *args],
+                          capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env=env)
 
 
@@ -82,7 +83,7 @@ def test_target_with_restart_command_runs_persistence(tmp_path: Path) -> None:
         endpoint = first.endpoint
     assert endpoint
     # A restart command the way an operator would write one: stop the old process, start a new one.
-    start = (f"{sys.executable} -m reference_server.cli --bind {endpoint} --data-dir {data_dir} "
+    start = (f"{sys.executable} -m stui_protocol_kit.reference_server.cli --bind {endpoint} --data-dir {data_dir} "
              f"--log-level warning >/dev/null 2>&1 & echo $! > {port_file}")
     subprocess.run(start, shell=True, check=True)
     try:
@@ -113,8 +114,8 @@ def test_list_prints_cases_and_exits_0(capsys) -> None:  # type: ignore[no-untyp
 
 def test_pytest_plugin_collects_cases(tmp_path: Path) -> None:
     (tmp_path / "test_empty.py").write_text("def test_nothing():\n    pass\n")
-    installed = any(ep.value == "conformance.pytest_plugin" for ep in entry_points(group="pytest11"))
-    plugin = [] if installed else ["-p", "conformance.pytest_plugin"]
+    installed = any(ep.value == "stui_protocol_kit.conformance.pytest_plugin" for ep in entry_points(group="pytest11"))
+    plugin = [] if installed else ["-p", "stui_protocol_kit.conformance.pytest_plugin"]
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", *plugin, "--stui-conformance",
                            "--stui-select", "hello.*", "-p", "no:cacheprovider", str(tmp_path)],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import io
 
-from conformance.case import Case, CaseResult, Failure, Outcome
-from conformance.report.terminal import TerminalReport
-from conformance.runner import RunConfig, RunReport
+from stui_protocol_kit.conformance.case import Case, CaseResult, Failure, Outcome
+from stui_protocol_kit.conformance.report.terminal import TerminalReport
+from stui_protocol_kit.conformance.runner import RunConfig, RunReport
 
 
 class FakeTerminal(io.StringIO):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conformance.case import load_cases
-from stui_protocol.requirements import requirements
+from stui_protocol_kit.conformance.case import load_cases
+from stui_protocol_kit.protocol.requirements import requirements
 
 
 def test_every_must_requirement_has_a_case() -> None:
@@ -19,7 +19,7 @@ def test_every_cited_requirement_exists() -> None:
 
 
 def test_automatic_check_citations_exist() -> None:
-    from conformance import citations
+    from stui_protocol_kit.conformance import citations
 
     index = requirements()
     ids = [v for k, v in vars(citations).items() if k.isupper()]

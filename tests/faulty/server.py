@@ -21,9 +21,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from reference_server import cli  # noqa: E402
-from reference_server.engine import Engine  # noqa: E402
-from reference_server.transport import RouterTransport  # noqa: E402
+from stui_protocol_kit.reference_server import cli  # noqa: E402
+from stui_protocol_kit.reference_server.engine import Engine  # noqa: E402
+from stui_protocol_kit.reference_server.transport import RouterTransport  # noqa: E402
 
 Message = dict[str, Any]
 SILENT = b""  # the faulty engine's way of saying "send nothing"

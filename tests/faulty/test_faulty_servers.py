@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from conformance.case import Outcome
-from conformance.runner import RunConfig, run
+from stui_protocol_kit.conformance.case import Outcome
+from stui_protocol_kit.conformance.runner import RunConfig, run
 
 SERVER = Path(__file__).with_name("server.py")
 
@@ -99,7 +98,7 @@ def test_suite_fails_faulty_server_on_the_right_cases(fault: str) -> None:
 
 
 def test_every_case_group_has_a_faulty_server() -> None:
-    from conformance.case import load_cases
+    from stui_protocol_kit.conformance.case import load_cases
 
     spec_groups = {c.group for c in load_cases()} - {"generated", "stateful"}
     covered = {g for groups, _ in EXPECTED.values() for g in groups}

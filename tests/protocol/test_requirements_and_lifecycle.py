@@ -3,11 +3,10 @@
 import re
 
 import pytest
-
-from stui_protocol import lifecycle
-from stui_protocol.lifecycle import Event, State, TransitionError, next_state
-from stui_protocol.redaction import redact, secret_member_names
-from stui_protocol.requirements import load, parse, spec_dir
+from stui_protocol_kit.protocol import lifecycle
+from stui_protocol_kit.protocol.lifecycle import Event, State, TransitionError, next_state
+from stui_protocol_kit.protocol.redaction import redact, secret_member_names
+from stui_protocol_kit.protocol.requirements import load, parse, spec_dir
 
 DOC = """# Envelope
 - **[ENV-1]** A server MUST echo the id

@@ -3,8 +3,7 @@
 import copy
 
 import pytest
-
-from stui_protocol.validation import MessageValidator, validator
+from stui_protocol_kit.protocol.validation import MessageValidator, validator
 
 SID, TOKEN = "S" * 22, "T" * 43
 TS = "2026-11-24T03:00:00.000Z"

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 from rs_harness import EngineHarness, FakeClock, ThreadServer
-
-from reference_server.config import ServerConfig
+from stui_protocol_kit.reference_server.config import ServerConfig
 
 
 @pytest.fixture

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-
-from reference_server.config import ServerConfig
-from reference_server.engine import Engine
-from reference_server.storage import SessionStore
-from reference_server.transport import RouterTransport
+from stui_protocol_kit.reference_server.config import ServerConfig
+from stui_protocol_kit.reference_server.engine import Engine
+from stui_protocol_kit.reference_server.storage import SessionStore
+from stui_protocol_kit.reference_server.transport import RouterTransport
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_800_000_000.0
@@ -137,9 +136,10 @@ class Client:
 def start_server_process(
     data_dir: Path, *extra: str, env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen, str]:
-    """`python -m reference_server.cli` on a free port; returns once it printed 'listening on'."""
+    """`python -m stui_protocol_kit.reference_server.cli` on a free port; returns once it printed 'listening on'."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reference_server.cli", "--bind", "tcp://127.0.0.1:0", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "stui_protocol_kit.reference_server.cli", "--bind", "tcp://127.0.0.1:0",
+         "--data-dir", str(data_dir),
          "--log-level", "warning", *extra],
         cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         env={**os.environ, **(env or {})},

@@ -8,9 +8,8 @@ import logging
 
 import pytest
 from rs_harness import EngineHarness, error_code, request
-
-from reference_server.config import ServerConfig
-from stui_protocol.validation import validator
+from stui_protocol_kit.protocol.validation import validator
+from stui_protocol_kit.reference_server.config import ServerConfig
 
 SESSION_COMMANDS = {
     "session.resume": {},

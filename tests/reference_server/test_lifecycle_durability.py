@@ -10,14 +10,13 @@ import sqlite3
 
 import pytest
 from rs_harness import T0, EngineHarness, error_code, request
-
-from reference_server import expiry
-from reference_server.config import ServerConfig
-from reference_server.reply_cache import CachedReply, ReplyCache, fingerprint
-from reference_server.sessions import Session
-from reference_server.storage import STORE_FILE, SessionRow
-from stui_protocol.codec import rfc3339
-from stui_protocol.lifecycle import State
+from stui_protocol_kit.protocol.codec import rfc3339
+from stui_protocol_kit.protocol.lifecycle import State
+from stui_protocol_kit.reference_server import expiry
+from stui_protocol_kit.reference_server.config import ServerConfig
+from stui_protocol_kit.reference_server.reply_cache import CachedReply, ReplyCache, fingerprint
+from stui_protocol_kit.reference_server.sessions import Session
+from stui_protocol_kit.reference_server.storage import STORE_FILE, SessionRow
 
 # conftest's config: idle 60 s, absolute 600 s, retention 120 s, retry window 30 s, 3 sessions per client.
 
@@ -252,7 +251,7 @@ def test_create_draws_another_id_when_the_primary_key_refuses_one(harness: Engin
 def test_resume_and_snapshot_reuse_each_bindings_print_string(
     harness: EngineHarness, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from reference_server.evaluator import Value
+    from stui_protocol_kit.reference_server.evaluator import Value
 
     auth = harness.create()
     harness.call("evaluate", {**auth, "code": "big := 7 * 7 * 7. s := 'text'"})

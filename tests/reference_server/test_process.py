@@ -1,4 +1,4 @@
-"""The real `python -m reference_server.cli` process: readiness line, SIGTERM exit 0, persistence
+"""The real `python -m stui_protocol_kit.reference_server.cli` process: readiness line, SIGTERM exit 0, persistence
 across restart, SIGKILL during a snapshot storm, and refusal to start on a corrupt store."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import zmq
 from rs_harness import REPO, Client, error_code, start_server_process
-
-from reference_server.storage import STORE_FILE
+from stui_protocol_kit.reference_server.storage import STORE_FILE
 
 
 @pytest.fixture
@@ -107,7 +106,8 @@ def test_corrupt_store_stops_startup_with_message_and_nonzero_exit(tmp_path: Pat
     (tmp_path / STORE_FILE).write_bytes(b"garbage, not SQLite " * 500)
     before = (tmp_path / STORE_FILE).read_bytes()
     done = subprocess.run(
-        [sys.executable, "-m", "reference_server.cli", "--bind", "tcp://127.0.0.1:0", "--data-dir", str(tmp_path)],
+        [sys.executable, "-m", "stui_protocol_kit.reference_server.cli", "--bind", "tcp://127.0.0.1:0",
+         "--data-dir", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=30,
     )
     assert done.returncode != 0
@@ -118,7 +118,8 @@ def test_corrupt_store_stops_startup_with_message_and_nonzero_exit(tmp_path: Pat
 
 def test_request_log_lines_carry_session_prefix_but_never_token(tmp_path: Path, context) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reference_server.cli", "--bind", "tcp://127.0.0.1:0", "--data-dir", str(tmp_path),
+        [sys.executable, "-m", "stui_protocol_kit.reference_server.cli", "--bind", "tcp://127.0.0.1:0",
+         "--data-dir", str(tmp_path),
          "--log-level", "debug"],
         cwd=REPO, stderr=subprocess.PIPE, text=True,
     )

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 from rs_harness import EngineHarness, error_code
-
-from reference_server.sessions import token_digest
-from reference_server.storage import STORE_FILE, SessionRow, SessionStore, StoreError
+from stui_protocol_kit.reference_server.sessions import token_digest
+from stui_protocol_kit.reference_server.storage import STORE_FILE, SessionRow, SessionStore, StoreError
 
 
 def _corrupt_revision(data_dir: Path, session_id: str, revision: int, how: str) -> None:

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 from rs_harness import REPO, EngineHarness, FakeClock, error_code
-
-from reference_server.config import MAX_NESTING_DEPTH_CAP, MINIMUMS, ServerConfig
-from reference_server.storage import STORE_FILE, SessionStore, StoreError
+from stui_protocol_kit.reference_server.config import MAX_NESTING_DEPTH_CAP, MINIMUMS, ServerConfig
+from stui_protocol_kit.reference_server.storage import STORE_FILE, SessionStore, StoreError
 
 # -- 7. owner-only files (SEC-11) --------------------------------------------------------------------
 
@@ -122,7 +121,7 @@ def test_config_refuses_nesting_deeper_than_the_decoder_handles() -> None:
                                                ("--max-nesting-depth", "513"), ("--max-revisions", "1")])
 def test_cli_refuses_a_limit_out_of_range_with_exit_2(tmp_path: Path, option: str, value: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "reference_server.cli", "--bind", "tcp://127.0.0.1:0", "--data-dir",
+        [sys.executable, "-m", "stui_protocol_kit.reference_server.cli", "--bind", "tcp://127.0.0.1:0", "--data-dir",
          str(tmp_path / "d"), option, value],
         cwd=REPO, capture_output=True, text=True, timeout=30,
     )

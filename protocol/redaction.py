@@ -12,7 +12,7 @@ import json
 from functools import cache
 from typing import Any
 
-from stui_protocol.schemas import registry
+from stui_protocol_kit.protocol.schemas import registry
 
 
 @cache

@@ -17,12 +17,11 @@ import sys
 from typing import Any
 
 import zmq
-
-from conformance.case import REGISTRY, CaseFailed, CaseSkipped, load_cases
-from conformance.context import CaseContext, RunOptions, TargetHandle
-from conformance.generated.sequence import SequenceExecutor, SequenceFailure, Step, from_jsonl
-from conformance.target import CommandRestarter, EmbeddedServer, TargetUnavailable, probe_hello
-from stui_protocol.client import ReplyTimeout
+from stui_protocol_kit.conformance.case import REGISTRY, CaseFailed, CaseSkipped, load_cases
+from stui_protocol_kit.conformance.context import CaseContext, RunOptions, TargetHandle
+from stui_protocol_kit.conformance.stateful.sequence import SequenceExecutor, SequenceFailure, Step, from_jsonl
+from stui_protocol_kit.conformance.target import CommandRestarter, EmbeddedServer, TargetUnavailable, probe_hello
+from stui_protocol_kit.protocol.client import ReplyTimeout
 
 HELP = "re-run a JSON Lines request sequence (as printed by a failing stateful case)"
 DESCRIPTION = __doc__.split("\n\n")[1] if __doc__ else HELP

@@ -1,6 +1,6 @@
 """The stateful conformance machine: random sequences over several simulated clients, checked by the model.
 
-A hypothesis `RuleBasedStateMachine` whose rules each build one step (conformance/generated/sequence.py)
+A hypothesis `RuleBasedStateMachine` whose rules each build one step (conformance/stateful/sequence.py)
 - create, resume, validate, snapshot (without, with the current, and with a stale expected_revision),
 close, evaluate, inspect, wrong tokens, unknown ids, exact retries (from another client too), request
 ids reused for a different request, and target restarts when the run can restart the target - and
@@ -21,10 +21,9 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, Verbosity, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
-
-from conformance.context import CaseContext
-from conformance.generated.differential import Recorder
-from conformance.generated.sequence import SequenceExecutor, SequenceFailure, Step
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.stateful.differential import Recorder
+from stui_protocol_kit.conformance.stateful.sequence import SequenceExecutor, SequenceFailure, Step
 
 CLIENTS = 3  # simulated clients (connections) per example
 SESSION_SCOPED = ("session.resume", "session.validate", "session.snapshot", "session.close", "evaluate", "inspect")

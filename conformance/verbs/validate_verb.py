@@ -2,7 +2,7 @@
 
 Input: each FILE is one JSON message, or JSON Lines (one message per line) when its name ends in
 `.jsonl`/`.ndjson` or when it is not one JSON text but its first non-blank line is; `-` reads stdin the
-same way. Every message body goes through `stui_protocol.codec.decode_body` first, so non-UTF-8,
+same way. Every message body goes through `stui_protocol_kit.protocol.codec.decode_body` first, so non-UTF-8,
 non-JSON, duplicate keys, non-objects, too-deep and oversize messages are reported exactly as a server
 rejects them (frame level), then through `MessageValidator` with the direction taken from `--as` or
 detected per message (a reply carries `status`). With `--vectors`, each FILE (or every `*.json` under
@@ -14,8 +14,8 @@ server would answer it; only what stops the tool from reading its input (a missi
 file, a directory without `--vectors`, bad arguments) is a usage error (exit 2), and then nothing is
 validated. A blank input is a message of zero bytes: not JSON.
 
-This module must never decide validity itself: verdicts come from `stui_protocol` (codec and
-validator), and wording of colour/plain output from `conformance.output`.
+This module must never decide validity itself: verdicts come from `stui_protocol_kit.protocol` (codec and
+validator), and wording of colour/plain output from `stui_protocol_kit.conformance.output`.
 """
 
 from __future__ import annotations
@@ -29,9 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.output import Output
-from stui_protocol.codec import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_NESTING_DEPTH, FrameError, decode_body
-from stui_protocol.validation import Direction, MessageValidator, Violation, validator
+from stui_protocol_kit.conformance.output import Output
+from stui_protocol_kit.protocol.codec import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_NESTING_DEPTH,
+    FrameError,
+    decode_body,
+)
+from stui_protocol_kit.protocol.validation import Direction, MessageValidator, Violation, validator
 
 HELP = "check STUI v1 messages or test vectors against the schemas"
 DESCRIPTION = """\

@@ -6,7 +6,7 @@ Theory of operation:
    the model to the state the reply implies. Where the spec leaves a choice (a session that may or may
    not have expired yet at a timing boundary, a retry-cache entry at the edge of its window, `source`
    after a restart), the model accepts every allowed reply and follows the one observed.
-2. Lifecycle decisions come from `stui_protocol.lifecycle` (the transition table and STATE_ERRORS);
+2. Lifecycle decisions come from `stui_protocol_kit.protocol.lifecycle` (the transition table and STATE_ERRORS);
    the model never restates them. Everything else follows docs/architecture.md "Protocol decisions":
    error precedence, revisions, retries keyed by (session_id, id) and (client_id, id), client-owned
    `inspector`/`preferences`, server-owned workspace bindings, restart to the durable state.
@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from stui_protocol.lifecycle import STATE_ERRORS, Event, State, next_state
-from stui_protocol.validation import MessageValidator, validator
+from stui_protocol_kit.protocol.lifecycle import STATE_ERRORS, Event, State, next_state
+from stui_protocol_kit.protocol.validation import MessageValidator, validator
 
 Json = Any
 
@@ -49,7 +49,7 @@ UNKNOWN = _Unknown()
 
 
 @dataclass(frozen=True)
-class Binding:
+class ExpectedBinding:
     cls: str
     print_string: str
 
@@ -86,16 +86,16 @@ def _tokens(code: str) -> list[tuple[str, str]]:
     return out
 
 
-def _value(value: int | str) -> Binding:
+def _value(value: int | str) -> ExpectedBinding:
     if isinstance(value, int):
         if SMALL_INTEGER_MIN <= value <= SMALL_INTEGER_MAX:
-            return Binding("SmallInteger", str(value))
-        return Binding("LargePositiveInteger" if value > 0 else "LargeNegativeInteger", str(value))
+            return ExpectedBinding("SmallInteger", str(value))
+        return ExpectedBinding("LargePositiveInteger" if value > 0 else "LargeNegativeInteger", str(value))
     cls = "ByteString" if not value or max(value) <= "\xff" else "WideString"
-    return Binding(cls, "'" + value.replace("'", "''") + "'")
+    return ExpectedBinding(cls, "'" + value.replace("'", "''") + "'")
 
 
-def evaluate_subset(code: str, variables: dict[str, Any]) -> tuple[Binding, dict[str, Binding]]:
+def evaluate_subset(code: str, variables: dict[str, Any]) -> tuple[ExpectedBinding, dict[str, ExpectedBinding]]:
     """(value, assignments) for code in the generators' subset; SubsetError when the spec demands an
     EvaluationError; OutsideSubset when the model does not predict this code. `variables` maps names
     to raw Python values (int or str) or UNKNOWN."""
@@ -195,7 +195,7 @@ class Durable:
 
     revision: int = 0
     variables: dict[str, Any] = field(default_factory=dict)
-    objects: dict[str, Binding] = field(default_factory=dict)
+    objects: dict[str, ExpectedBinding] = field(default_factory=dict)
     inspector: Json = field(default_factory=dict)
     preferences: Json = field(default_factory=dict)
 
@@ -211,7 +211,7 @@ class ModelSession:
     revision: int = 0
     # name -> raw value (int | str) or UNKNOWN; raw values so the subset evaluator can compute with them
     variables: dict[str, Any] = field(default_factory=dict)
-    objects: dict[str, Binding] = field(default_factory=dict)
+    objects: dict[str, ExpectedBinding] = field(default_factory=dict)
     objects_certain: bool = True
     inspector: Json = field(default_factory=dict)
     preferences: Json = field(default_factory=dict)
@@ -245,7 +245,7 @@ def _fingerprint(command: str, parameters: dict[str, Any]) -> str:
     return json.dumps([command, relevant], sort_keys=True, separators=(",", ":"))
 
 
-def _raw(binding: Binding) -> Any:
+def _raw(binding: ExpectedBinding) -> Any:
     if binding.cls in ("SmallInteger", "LargePositiveInteger", "LargeNegativeInteger"):
         return int(binding.print_string)
     if binding.cls in ("ByteString", "WideString"):
@@ -254,7 +254,7 @@ def _raw(binding: Binding) -> Any:
 
 
 @dataclass
-class Outcome:
+class Observation:
     """What one observation found: problems (empty when the reply is allowed) and, for a create that
     made a new session, its number."""
 
@@ -326,10 +326,10 @@ class ProtocolModel:
     def session(self, number: int) -> ModelSession:
         return self.sessions[number - 1]
 
-    def observe(self, request: Json, reply: Json, now: float, connection: int = 0) -> Outcome:
+    def observe(self, request: Json, reply: Json, now: float, connection: int = 0) -> Observation:
         """Check `reply` against what the spec allows for `request`, sent now on `connection` (the
         simulated client's socket), then follow it."""
-        out = Outcome()
+        out = Observation()
         verdict = self.validator.check_request(request)
         if not verdict.ok:
             self._expect_code(out, reply, {verdict.error_code or "InvalidRequest"})
@@ -357,13 +357,13 @@ class ProtocolModel:
             return reply["error"].get("code")
         return None
 
-    def _expect_id_reused(self, out: Outcome, reply: Json) -> None:
+    def _expect_id_reused(self, out: Observation, reply: Json) -> None:
         """A known id with other parameters inside the retry window: InvalidRequest, reason id_reused (RTY)."""
         if self._expect_code(out, reply, {"InvalidRequest"}):
             details = reply["error"].get("details", {})
             self._same(out, "error.details.reason (id reused)", "id_reused", details.get("reason"))
 
-    def _expect_code(self, out: Outcome, reply: Json, allowed: set[str | None]) -> bool:
+    def _expect_code(self, out: Observation, reply: Json, allowed: set[str | None]) -> bool:
         code = self._code(reply)
         if code not in allowed:
             shown = sorted("success" if c is None else c for c in allowed)
@@ -376,13 +376,13 @@ class ProtocolModel:
         result = reply.get("result") if isinstance(reply, dict) else None
         return result if isinstance(result, dict) else {}
 
-    def _same(self, out: Outcome, what: str, expected: Json, actual: Json) -> None:
+    def _same(self, out: Observation, what: str, expected: Json, actual: Json) -> None:
         if expected != actual:
             out.problems.append(f"{what}: expected {json.dumps(expected)[:200]}, got {json.dumps(actual)[:200]}")
 
     # -- create ----------------------------------------------------------------------------------------------
 
-    def _create(self, out: Outcome, request: Json, reply: Json, now: float, connection: int) -> None:
+    def _create(self, out: Observation, request: Json, reply: Json, now: float, connection: int) -> None:
         client_id = request["parameters"]["client_id"]
         fp = _fingerprint("session.create", request["parameters"])
         # The reply holds the token, so only the connection that sent the original gets it again
@@ -426,7 +426,7 @@ class ProtocolModel:
 
     # -- session-scoped -----------------------------------------------------------------------------------------
 
-    def _session_scoped(self, out: Outcome, request: Json, reply: Json, now: float) -> None:
+    def _session_scoped(self, out: Observation, request: Json, reply: Json, now: float) -> None:
         command, params = request["command"], request["parameters"]
         s = self.by_id.get(params["session_id"])
         if s is None:
@@ -494,7 +494,7 @@ class ProtocolModel:
 
     # -- commands ------------------------------------------------------------------------------------------------
 
-    def _resume(self, out: Outcome, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
+    def _resume(self, out: Observation, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
         if not self._expect_code(out, reply, {None}):
             return
         result = self._result(reply)
@@ -524,22 +524,23 @@ class ProtocolModel:
         for name, value in s.variables.items():
             if value is UNKNOWN and name in got_vars:
                 got = got_vars[name]
-                s.variables[name] = _raw(Binding(got.get("class", ""), got.get("print_string", "")))
+                s.variables[name] = _raw(ExpectedBinding(got.get("class", ""), got.get("print_string", "")))
         for name in [n for n, v in s.variables.items() if v is UNKNOWN and n not in got_vars]:
             del s.variables[name]
         if not s.objects_certain:
-            s.objects = {k: Binding(v.get("class", ""), v.get("print_string", "")) for k, v in got_objects.items()}
+            s.objects = {k: ExpectedBinding(v.get("class", ""), v.get("print_string", ""))
+                         for k, v in got_objects.items()}
             s.objects_certain = True
         s.restarted = False
 
-    def _validate(self, out: Outcome, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
+    def _validate(self, out: Observation, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
         if not self._expect_code(out, reply, {None}):
             return
         result = self._result(reply)
         self._same(out, "result.session_id", s.session_id, result.get("session_id"))
         self._same(out, "result.revision", s.revision, result.get("revision"))
 
-    def _snapshot(self, out: Outcome, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
+    def _snapshot(self, out: Observation, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
         expected = params.get("expected_revision")
         if expected is not None and expected != s.revision:
             if self._expect_code(out, reply, {"RevisionConflict"}):
@@ -560,14 +561,14 @@ class ProtocolModel:
             s.preferences = copy.deepcopy(state["preferences"])
         s.save_durable()
 
-    def _close(self, out: Outcome, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
+    def _close(self, out: Observation, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
         if not self._expect_code(out, reply, {None}):
             return
         self._same(out, "result.session_id", s.session_id, self._result(reply).get("session_id"))
         s.state, s.ended_at = next_state(s.state, Event.CLOSE), now
         s.save_durable()
 
-    def _run(self, out: Outcome, s: ModelSession, code: str, reply: Json) -> Binding | None:
+    def _run(self, out: Observation, s: ModelSession, code: str, reply: Json) -> ExpectedBinding | None:
         """Predict and check an evaluation; returns the value on predicted success."""
         try:
             value, assigned = evaluate_subset(code, s.variables)
@@ -591,10 +592,10 @@ class ProtocolModel:
             s.variables[name] = _raw(binding)
         return value
 
-    def _evaluate(self, out: Outcome, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
+    def _evaluate(self, out: Observation, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
         self._run(out, s, params["code"], reply)
 
-    def _inspect(self, out: Outcome, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
+    def _inspect(self, out: Observation, s: ModelSession, params: dict[str, Any], reply: Json, now: float) -> None:
         result = self._result(reply)
         if "object_id" in params:
             entry = s.objects.get(params["object_id"])

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from conformance.generated.model import OutsideSubset, ProtocolModel, SubsetError, evaluate_subset
+from stui_protocol_kit.conformance.stateful.model import OutsideSubset, ProtocolModel, SubsetError, evaluate_subset
 
 LIMITS = {"idle_timeout_s": 100, "absolute_timeout_s": 1000, "retry_window_s": 60, "max_sessions_per_client": 2,
           "tombstone_retention_s": 100}

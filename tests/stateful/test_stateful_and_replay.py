@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from conformance.case import Outcome
-from conformance.cli import main as cli_main
-from conformance.generated.differential import compare_sequence
-from conformance.generated.sequence import Step, from_jsonl
-from conformance.runner import RunConfig, run
+from stui_protocol_kit.conformance.case import Outcome
+from stui_protocol_kit.conformance.cli import main as cli_main
+from stui_protocol_kit.conformance.runner import RunConfig, run
+from stui_protocol_kit.conformance.stateful.differential import compare_sequence
+from stui_protocol_kit.conformance.stateful.sequence import Step, from_jsonl
 
 FAULTY = [sys.executable, str(Path(__file__).with_name("faulty_engines.py"))]
 
@@ -66,7 +65,7 @@ def test_faulty_server_fails_the_stateful_case_with_a_replayable_sequence(
     sequence.write_text(jsonl, encoding="utf-8")
     # Against the reference server the sequence runs clean; against a fresh faulty server it still fails.
     assert cli_main(["replay", str(sequence)]) == 0
-    from conformance.target import EmbeddedServer
+    from stui_protocol_kit.conformance.target import EmbeddedServer
 
     with EmbeddedServer(argv=[*FAULTY, fault], name="faulty-replay") as server:
         assert server.endpoint is not None

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import zmq
-
-from stui_protocol.codec import FrameError, decode_body, encode
-from stui_protocol.redaction import redact
+from stui_protocol_kit.protocol.codec import FrameError, decode_body, encode
+from stui_protocol_kit.protocol.redaction import redact
 
 SocketKind = Literal["dealer", "req"]
 

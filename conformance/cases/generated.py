@@ -19,13 +19,12 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, find, given, seed, settings
 from hypothesis import strategies as st
-
-from conformance.case import NEED_EXCLUSIVE, NEED_RESTART, CaseFailed, case
-from conformance.context import CaseContext, CheckedClient, Session
-from conformance.generated import differential
-from conformance.generated.stateful import Budget, run_machine
-from conformance.generated.strategies import commands, every_mutation, invalid_requests, valid_requests
-from conformance.verifiers import expect_alive, expect_error, expect_true
+from stui_protocol_kit.conformance.case import NEED_EXCLUSIVE, NEED_RESTART, CaseFailed, case
+from stui_protocol_kit.conformance.context import CaseContext, CheckedClient, SessionHandle
+from stui_protocol_kit.conformance.stateful import differential
+from stui_protocol_kit.conformance.stateful.machine import Budget, run_machine
+from stui_protocol_kit.conformance.strategies import commands, every_mutation, invalid_requests, valid_requests
+from stui_protocol_kit.conformance.verifiers import expect_alive, expect_error, expect_true
 
 # Errors a schema-valid request may get on a live session (step P7 and the lifecycle after a close).
 _LIVE_SESSION_ERRORS = {"RevisionConflict", "EvaluationError", "ObjectNotFound", "SessionClosed"}
@@ -54,7 +53,7 @@ def valid_requests_case(ctx: CaseContext) -> None:
     expect_alive(ctx)
 
 
-def _check_valid(ctx: CaseContext, client: CheckedClient, command: str, session: Session | None) -> None:
+def _check_valid(ctx: CaseContext, client: CheckedClient, command: str, session: SessionHandle | None) -> None:
     used: list[str] = []
 
     @seed(ctx.options.seed)

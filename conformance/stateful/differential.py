@@ -17,10 +17,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.case import CaseFailed
-from conformance.context import CaseContext, RunOptions, TargetHandle
-from conformance.generated.sequence import SequenceExecutor, Step, to_jsonl
-from conformance.target import EmbeddedServer, probe_hello
+from stui_protocol_kit.conformance.case import CaseFailed
+from stui_protocol_kit.conformance.context import CaseContext, RunOptions, TargetHandle
+from stui_protocol_kit.conformance.stateful.sequence import SequenceExecutor, Step, to_jsonl
+from stui_protocol_kit.conformance.target import EmbeddedServer, probe_hello
 
 Json = Any
 EXTRA_KEY = "differential"  # RunOptions.extras key set by `stui-conformance run --differential`
@@ -149,7 +149,7 @@ def compare_sequence(steps: list[Step], target_replies: list[Json], reference_re
 
 
 def _outside_subset(request: Json) -> bool:
-    from conformance.generated.model import OutsideSubset, SubsetError, evaluate_subset
+    from stui_protocol_kit.conformance.stateful.model import OutsideSubset, SubsetError, evaluate_subset
 
     params = request.get("parameters") if isinstance(request, dict) else None
     code = (params or {}).get("code") or (params or {}).get("expression")

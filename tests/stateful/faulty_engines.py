@@ -1,7 +1,7 @@
 """Faulty variants of the reference engine that only the generated/stateful cases are meant to catch.
 
 Run as a script: `python faulty_engines.py FAULT [reference server CLI arguments]`. It patches one
-behaviour of `reference_server.engine.Engine` and then runs the reference server's CLI, so the faulty
+behaviour of `stui_protocol_kit.reference_server.engine.Engine` and then runs the reference server's CLI, so the faulty
 server is served over real ZeroMQ like any target. Faults:
 
 - `revision-skip`: after a RevisionConflict whose expected_revision is ahead of the current one, the
@@ -23,8 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from reference_server import engine as engine_module  # noqa: E402
-from reference_server.cli import main  # noqa: E402
+from stui_protocol_kit.reference_server import engine as engine_module  # noqa: E402
+from stui_protocol_kit.reference_server.cli import main  # noqa: E402
 
 Engine = engine_module.Engine
 FAULTS = ("revision-skip", "workspace-leak", "long-id")

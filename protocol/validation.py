@@ -26,9 +26,8 @@ from typing import Any, Literal
 import jsonschema
 import jsonschema_rs
 from jsonschema.exceptions import ValidationError, best_match
-
-from stui_protocol.redaction import secret_member_names
-from stui_protocol.schemas import SchemaRegistry, registry
+from stui_protocol_kit.protocol.redaction import secret_member_names
+from stui_protocol_kit.protocol.schemas import SchemaRegistry, registry
 
 Direction = Literal["request", "response"]
 

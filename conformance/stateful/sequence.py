@@ -6,7 +6,7 @@ N-th session created in the sequence) and `$client:K` (a client_id unique to thi
 sequence carries no secret and replays against a fresh target. The stateful machine, `replay` and
 differential mode all run sequences through `SequenceExecutor`, which checks every reply twice: the
 context's automatic checks (JSON object, response schemas, allowed codes, echo rules) and the model's
-prediction (conformance/generated/model.py).
+prediction (conformance/stateful/model.py).
 
 This module must never decide anything the model or the context decides, and never write a real
 token into a step or a report.
@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.case import CaseFailed
-from conformance.context import CaseContext, CheckedClient
-from conformance.generated.model import ProtocolModel
+from stui_protocol_kit.conformance.case import CaseFailed
+from stui_protocol_kit.conformance.context import CaseContext, CheckedClient
+from stui_protocol_kit.conformance.stateful.model import ProtocolModel
 
 Json = Any
 PLACEHOLDER = re.compile(r"^\$(session|token|client):(\d+)$")
@@ -190,6 +190,6 @@ class SequenceExecutor:
 
 def _summary(reply: Json) -> Json:
     """A reply as a report shows it: without secrets (only create results carry a token)."""
-    from stui_protocol.redaction import redact
+    from stui_protocol_kit.protocol.redaction import redact
 
     return redact(reply)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 _BULLET = re.compile(r"^\s*[-*]\s+\*\*\[(?P<id>[A-Z]{2,4}-\d+)\]\*\*\s*(?P<text>.*)$")
@@ -35,9 +34,8 @@ class Requirement:
 
 
 def spec_dir() -> Path:
-    packaged = resources.files("stui_protocol") / "spec"
-    if packaged.is_dir():
-        return Path(str(packaged))
+    # Installed, `stui_protocol_kit/spec` sits beside `stui_protocol_kit/protocol`; in the source tree
+    # `spec/` sits beside `protocol/`: the same relative place either way.
     return Path(__file__).resolve().parent.parent / "spec"
 
 

@@ -1,7 +1,7 @@
 """Write or check the generated schema bundles in `schemas/bundle/`.
 
-    python -m stui_protocol.bundle          # (re)write schemas/bundle/*.json
-    python -m stui_protocol.bundle --check  # exit 1 if any bundle is missing, stale or unexpected
+    python -m stui_protocol_kit.protocol.bundle          # (re)write schemas/bundle/*.json
+    python -m stui_protocol_kit.protocol.bundle --check  # exit 1 if any bundle is missing, stale or unexpected
 
 The bundles are self-contained copies of the source schemas (`SchemaRegistry.bundles()`), for tools that
 fetch no `$ref` (hypothesis-jsonschema, typify, quicktype, other languages' validators). This module only
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stui_protocol.schemas import SchemaRegistry
+from stui_protocol_kit.protocol.schemas import SchemaRegistry
 
 
 def render(document: dict[str, Any]) -> str:
@@ -49,7 +49,7 @@ def stale_files(directory: Path, expected: dict[str, str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m stui_protocol.bundle",
+        prog="python -m stui_protocol_kit.protocol.bundle",
         description="Write (or with --check, verify) the generated self-contained schemas in schemas/bundle/.",
         epilog="Exit status: 0 written / up to date, 1 --check found missing or stale bundles.",
     )
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(f"schemas/bundle/{problem}", file=sys.stderr)
         if problems:
-            print("run `python -m stui_protocol.bundle` to regenerate", file=sys.stderr)
+            print("run `python -m stui_protocol_kit.protocol.bundle` to regenerate", file=sys.stderr)
         return 1 if problems else 0
     directory.mkdir(exist_ok=True)
     for path in directory.glob("*.json"):

@@ -6,16 +6,15 @@ import re
 
 import pytest
 from hypothesis import HealthCheck, find, given, settings
-
-from conformance.generated.strategies import (
+from stui_protocol_kit.conformance.strategies import (
     InvalidMessage,
     generation_schema,
     invalid_requests,
     mutate,
     valid_requests,
 )
-from stui_protocol.schemas import registry
-from stui_protocol.validation import validator
+from stui_protocol_kit.protocol.schemas import registry
+from stui_protocol_kit.protocol.validation import validator
 
 COMMANDS = sorted(registry().commands)
 FAST = settings(max_examples=15, deadline=None, database=None, derandomize=True,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conformance.case import CaseFailed, case
-from conformance.cases._helpers import EMPTY_STATE, resume
-from conformance.context import CaseContext
-from conformance.verifiers import expect_equal, expect_error, expect_state_equal, expect_true
-from stui_protocol.codec import parse_rfc3339
+from stui_protocol_kit.conformance.case import CaseFailed, case
+from stui_protocol_kit.conformance.cases._helpers import EMPTY_STATE, resume
+from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.verifiers import expect_equal, expect_error, expect_state_equal, expect_true
+from stui_protocol_kit.protocol.codec import parse_rfc3339
 
 _MS = timedelta(milliseconds=1)
 

@@ -15,11 +15,11 @@ import argparse
 import sys
 from typing import Any
 
-from conformance.case import load_cases
-from conformance.report import json_report, junit
-from conformance.report.terminal import TerminalReport
-from conformance.runner import RunConfig, Runner
-from conformance.target import TargetUnavailable
+from stui_protocol_kit.conformance.case import load_cases
+from stui_protocol_kit.conformance.report import json_report, junit
+from stui_protocol_kit.conformance.report.terminal import TerminalReport
+from stui_protocol_kit.conformance.runner import RunConfig, Runner
+from stui_protocol_kit.conformance.target import TargetUnavailable
 
 HELP = "run the conformance suite against a server (default: the embedded reference server)"
 EPILOG = "exit status: 0 every MUST case passed, 1 a MUST case failed, 2 usage error or unreachable target"

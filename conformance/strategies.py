@@ -27,9 +27,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
-
-from stui_protocol.schemas import SchemaRegistry, registry
-from stui_protocol.validation import MessageValidator, validator
+from stui_protocol_kit.protocol.schemas import SchemaRegistry, registry
+from stui_protocol_kit.protocol.validation import MessageValidator, validator
 
 Json = Any
 Message = dict[str, Any]

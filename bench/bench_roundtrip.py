@@ -2,9 +2,10 @@
 
 Run: python bench/bench_roundtrip.py [--rounds R] [--requests N] [--window W]
 
-Both servers run as separate processes on loopback; the same DEALER client sends the same
-`session.validate` request (a live session, valid token) to each, alternating rounds so that noise
-on this shared machine hits both alike. Prints p50/p99 latency and sequential and pipelined
+Both servers run as separate processes on loopback (started through the kit's ServerProcess); the
+kit's ProtocolClient (DEALER, its raw send/receive, so no transcript or decoding is timed) sends the
+same `session.validate` request (a live session, valid token) to each, alternating rounds so that
+noise on this shared machine hits both alike. Prints p50/p99 latency and sequential and pipelined
 throughput for each, and the ratios reference/echo. Figures only; tests check behaviour.
 """
 
@@ -13,13 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import zmq
+from stui_protocol_kit.protocol.client import ProtocolClient
+from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION
+from stui_protocol_kit.protocol.server_process import ServerProcess
 
 ECHO = """
 import sys, zmq
@@ -32,40 +34,26 @@ while True:
 """
 
 
-def start(argv: list[str]) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    deadline = time.monotonic() + 30
-    assert proc.stderr is not None
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if "listening on" in line:
-            return proc, line.split("listening on", 1)[1].strip()
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise SystemExit(f"server did not start: {argv}")
-
-
-def sequential(sock: zmq.Socket, bodies: list[bytes]) -> list[float]:
+def sequential(client: ProtocolClient, bodies: list[bytes]) -> list[float]:
     latencies = []
     for body in bodies:
         t = time.perf_counter()
-        sock.send(body)
-        sock.recv()
+        client.send_frames([body])
+        client.receive()
         latencies.append(time.perf_counter() - t)
     return latencies
 
 
-def pipelined(sock: zmq.Socket, bodies: list[bytes], window: int) -> float:
+def pipelined(client: ProtocolClient, bodies: list[bytes], window: int) -> float:
     """Requests/s with `window` requests in flight."""
     n = len(bodies)
     t = time.perf_counter()
     sent = received = 0
     while received < n:
         while sent < n and sent - received < window:
-            sock.send(bodies[sent])
+            client.send_frames([bodies[sent]])
             sent += 1
-        sock.recv()
+        client.receive()
         received += 1
     return n / (time.perf_counter() - t)
 
@@ -76,32 +64,26 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="requests per round and mode")
     parser.add_argument("--window", type=int, default=32, help="requests in flight when pipelined")
     args = parser.parse_args()
-    ctx = zmq.Context()
-    with tempfile.TemporaryDirectory() as data:
-        echo, echo_ep = start([sys.executable, "-c", ECHO])
-        ref, ref_ep = start([sys.executable, "-m", "stui_protocol_kit.reference_server.cli", "--bind", "tcp://127.0.0.1:0",
-                             "--data-dir", str(Path(data) / "store"), "--log-level", "WARNING"])
+    with tempfile.TemporaryDirectory() as data, \
+            ServerProcess([sys.executable, "-c", ECHO], name="echo") as echo, \
+            ServerProcess([sys.executable, "-m", "stui_protocol_kit.reference_server.cli", "--bind", "tcp://127.0.0.1:0",
+                           "--data-dir", str(Path(data) / "store"), "--log-level", "WARNING"], name="reference") as ref:
+        assert echo.endpoint and ref.endpoint
+        sockets = {name: ProtocolClient(ep, "dealer", timeout_s=30) for name, ep in
+                   (("echo", echo.endpoint), ("reference", ref.endpoint))}
         try:
-            sockets = {}
-            for name, ep in (("echo", echo_ep), ("reference", ref_ep)):
-                sock = ctx.socket(zmq.DEALER)
-                sock.setsockopt(zmq.LINGER, 0)
-                sock.connect(ep)
-                sockets[name] = sock
             ref_sock = sockets["reference"]
-            ref_sock.send(json.dumps({"id": "c", "version": "1.0", "command": "session.create",
-                                      "parameters": {"client_id": "bench"}}).encode())
-            created = json.loads(ref_sock.recv())["result"]
+            created = ref_sock.call("session.create", {"client_id": "bench"}).reply["result"]
             # Every request has its own id: a repeated id would be answered from the retry cache.
             ids = iter(range(10**9))
 
             def bodies(n: int) -> list[bytes]:
-                return [json.dumps({"id": f"v{next(ids)}", "version": "1.0", "command": "session.validate",
+                return [json.dumps({"id": f"v{next(ids)}", "version": PROTOCOL_VERSION, "command": "session.validate",
                                     "parameters": {"session_id": created["session_id"],
                                                    "token": created["token"]}}).encode() for _ in range(n)]
 
-            ref_sock.send(bodies(1)[0])
-            reply = json.loads(ref_sock.recv())
+            ref_sock.send_frames(bodies(1))
+            reply = json.loads(ref_sock.receive())
             assert reply["status"] == "success", reply
             lat: dict[str, list[float]] = {"echo": [], "reference": []}
             seq: dict[str, list[float]] = {"echo": [], "reference": []}
@@ -116,9 +98,8 @@ def main() -> None:
                     lat[name].extend(samples)
                     pipe[name].append(pipelined(sock, bodies(args.requests), args.window))
         finally:
-            for proc in (echo, ref):
-                proc.terminate()
-                proc.wait(10)
+            for sock in sockets.values():
+                sock.close()
     print(f"session.validate, {args.rounds} rounds x {args.requests} requests, pipelined window {args.window}")
     print(f"{'server':<10} {'p50 us':>8} {'p99 us':>8} {'seq req/s':>10} {'pipelined req/s':>16}")
     figures = {}

@@ -6,19 +6,22 @@ per conformance case (MUST failures fail, SHOULD failures and SKIPPED/UNSUPPORTE
 The `stui_conformance_report` fixture runs the selected cases once per session and returns the
 `RunReport`, for teams that prefer to assert on it themselves.
 
-It must never run anything when the options are absent: installing the kit must not change other
-projects' test runs.
+It must never run anything when the options are absent, and never import the suite at module level:
+pytest loads this module in every run of every environment where the kit is installed, so it imports
+only pytest and defers the runner, the cases and the schemas to the hooks that need them (as
+hypothesis does with its plugin); tests/test_import_contracts.py keeps it that way.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from stui_protocol_kit.conformance.case import Outcome
-from stui_protocol_kit.conformance.runner import RunConfig, Runner, RunReport
 
-_REPORT_KEY = pytest.StashKey[RunReport]()
+if TYPE_CHECKING:
+    from stui_protocol_kit.conformance.runner import RunConfig, RunReport
+
+_REPORT_KEY = pytest.StashKey["RunReport"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,6 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _config(config: pytest.Config) -> RunConfig:
+    from stui_protocol_kit.conformance.runner import RunConfig
+
     return RunConfig(target=config.getoption("--stui-target"),
                      restart_command=config.getoption("--stui-restart-command"),
                      select=config.getoption("--stui-select"), exclude=config.getoption("--stui-exclude"),
@@ -39,6 +44,8 @@ def _config(config: pytest.Config) -> RunConfig:
 
 
 def _report(config: pytest.Config) -> RunReport:
+    from stui_protocol_kit.conformance.runner import Runner
+
     if _REPORT_KEY not in config.stash:
         config.stash[_REPORT_KEY] = Runner(_config(config)).run()
     return config.stash[_REPORT_KEY]
@@ -57,6 +64,8 @@ class ConformanceItem(pytest.Item):
         self.user_properties.append(("case", case_id))
 
     def runtest(self) -> None:
+        from stui_protocol_kit.conformance.case import Outcome
+
         result = next(r for r in _report(self.config).results if r.case.id == self.case_id)
         for req in result.case.requirements:
             self.user_properties.append(("requirement", req))
@@ -75,6 +84,8 @@ class ConformanceItem(pytest.Item):
 
 class ConformanceCollector(pytest.Collector):
     def collect(self) -> list[pytest.Item]:
+        from stui_protocol_kit.conformance.runner import Runner
+
         runner = Runner(_config(self.config))
         return [ConformanceItem.from_parent(self, name=c.id, case_id=c.id) for c in runner.selected()]
 

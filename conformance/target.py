@@ -2,10 +2,11 @@
 
 Two kinds:
 - `EmbeddedServer`: a server process the suite starts itself (by default the reference server,
-  `python -m stui_protocol_kit.reference_server.cli`) on `tcp://127.0.0.1:0` in a temporary data dir with short
-  timeouts. It waits for the "listening on ENDPOINT" line on stderr, and restarts by SIGKILL plus a
-  new process on the same port and data dir (a restart as the spec defines it). The faulty-server
-  tests use it with another command line.
+  `python -m stui_protocol_kit.reference_server.cli`, as a subprocess: the suite never imports the
+  reference server) on `tcp://127.0.0.1:0` in a temporary data dir with short timeouts. It starts
+  through the kit's one `ServerProcess` (waits for the "listening on ENDPOINT" line, with a timeout),
+  and restarts by SIGKILL plus a new process on the same port and data dir (a restart as the spec
+  defines it). The faulty-server tests use it with another command line.
 - `RemoteTarget`: `--target ADDR`, optionally with `--restart-command CMD` (run through the shell; it
   must return once the restart has been initiated; the suite then waits until `hello` answers).
 
@@ -16,19 +17,16 @@ This module must never interpret replies beyond "did hello succeed": verdicts be
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import deque
 from typing import Any
 
 import zmq
 from stui_protocol_kit.protocol.client import ProtocolClient, ReplyTimeout
+from stui_protocol_kit.protocol.server_process import ServerProcess, ServerStartError
 
 REFERENCE_SERVER = [sys.executable, "-m", "stui_protocol_kit.reference_server.cli"]
 
@@ -93,9 +91,11 @@ class EmbeddedServer:
         self.data_dir = tempfile.mkdtemp(prefix=f"stui-conformance-{name}-")
         self.bind = "tcp://127.0.0.1:0"
         self.endpoint: str | None = None
-        self.process: subprocess.Popen[str] | None = None
-        self.stderr_tail: deque[str] = deque(maxlen=40)
-        self._ready = threading.Event()
+        self.server: ServerProcess | None = None
+
+    @property
+    def process(self) -> subprocess.Popen[str] | None:
+        return self.server.process if self.server is not None else None
 
     def command_line(self) -> list[str]:
         args = [*self.argv, "--bind", self.bind, "--data-dir", self.data_dir]
@@ -104,36 +104,15 @@ class EmbeddedServer:
         return args + self.extra_args
 
     def start(self) -> str:
-        self._ready.clear()
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.server = ServerProcess(self.command_line(), ready_timeout_s=self.ready_timeout_s,
+                                    name=f"{self.name} server")
         try:
-            self.process = subprocess.Popen(
-                self.command_line(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, text=True, env=env,
-            )
-        except OSError as exc:
-            raise TargetUnavailable(f"cannot start {self.argv[0]}: {exc}") from exc
-        threading.Thread(target=self._read_stderr, args=(self.process,), daemon=True).start()
-        # Wait for the ready line, or for the process to die; never longer than the ready timeout.
-        deadline = time.monotonic() + self.ready_timeout_s
-        while not self._ready.wait(0.05):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                tail = "\n".join(self.stderr_tail)
-                raise TargetUnavailable(f"{self.name} server did not start:\n{tail}")
-        assert self.endpoint is not None
+            self.endpoint = self.server.start()
+        except ServerStartError as exc:
+            raise TargetUnavailable(f"{self.name} server did not start: {exc}") from exc
         # Restarts bind the same port so that connected clients and the endpoint stay valid.
         self.bind = self.endpoint
         return self.endpoint
-
-    def _read_stderr(self, process: subprocess.Popen[str]) -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            line = line.rstrip("\n")
-            self.stderr_tail.append(line)
-            if not self._ready.is_set() and "listening on " in line:
-                self.endpoint = line.split("listening on ", 1)[1].split()[0]
-                self._ready.set()
 
     def restart(self) -> str:
         """SIGKILL and start again on the same port and data dir (nothing gets a chance to flush)."""
@@ -141,18 +120,13 @@ class EmbeddedServer:
         return self.start()
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=30)
+        if self.server is not None:
+            self.server.kill()
 
     def stop(self) -> None:
         """Graceful stop (SIGTERM), then SIGKILL if it hangs."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.server is not None:
+            self.server.stop(grace_s=10)
 
     def cleanup(self) -> None:
         self.stop()

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import zmq
 from stui_protocol_kit.protocol.codec import FrameError, decode_body, encode
+from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION
 from stui_protocol_kit.protocol.redaction import redact
 
 SocketKind = Literal["dealer", "req"]
@@ -112,7 +113,8 @@ class ProtocolClient:
         return f"{self._prefix}-{next(self._ids)}"
 
     @staticmethod
-    def message(command: str, parameters: dict[str, Any], request_id: str, version: str = "1.0") -> dict[str, Any]:
+    def message(command: str, parameters: dict[str, Any], request_id: str,
+                version: str = PROTOCOL_VERSION) -> dict[str, Any]:
         return {"id": request_id, "version": version, "command": command, "parameters": parameters}
 
     # -- sending ------------------------------------------------------------------------------------
@@ -121,14 +123,16 @@ class ProtocolClient:
         """Send body frames as they are (REQ adds its empty delimiter itself)."""
         self.socket.send_multipart(frames)
 
-    def receive(self, timeout_s: float | None = None) -> bytes:
-        """The body of the next reply (the last frame; a DEALER that sent a REQ-style delimiter gets
-        it echoed back first)."""
+    def receive_frames(self, timeout_s: float | None = None) -> list[bytes]:
+        """Every frame of the next reply (a DEALER that sent a REQ-style delimiter gets it echoed)."""
         timeout = self.timeout_s if timeout_s is None else timeout_s
         if not self.socket.poll(int(timeout * 1000)):
             raise ReplyTimeout(f"no reply from {self.endpoint} within {timeout:.1f}s")
-        frames = self.socket.recv_multipart()
-        return frames[-1]
+        return self.socket.recv_multipart()
+
+    def receive(self, timeout_s: float | None = None) -> bytes:
+        """The body of the next reply (its last frame)."""
+        return self.receive_frames(timeout_s)[-1]
 
     def exchange_frames(self, frames: list[bytes], request: Any = None, timeout_s: float | None = None) -> Exchange:
         """Send raw frames, wait for one reply, decode it if it is JSON."""

@@ -17,6 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from stui_protocol_kit.protocol.facts import ErrorCode, InvalidRequestReason
+
+_INVALID, _TOO_LARGE = ErrorCode.InvalidRequest, ErrorCode.PayloadTooLarge
+_R = InvalidRequestReason
+
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
 DEFAULT_MAX_NESTING_DEPTH = 32
 
@@ -117,31 +122,31 @@ def decode_body(
     """Decode one message body or raise FrameError."""
     if len(body) > max_bytes:
         raise FrameError(
-            "PayloadTooLarge", None,
+            _TOO_LARGE, None,
             f"message body is {len(body)} bytes; the limit is {max_bytes}", received_bytes=len(body),
         )
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise FrameError("InvalidRequest", "encoding", f"body is not UTF-8 (byte {exc.start})") from None
+        raise FrameError(_INVALID, _R.ENCODING, f"body is not UTF-8 (byte {exc.start})") from None
     # Counting brackets is done in C; the character scan only runs for bodies that could be too deep.
     if text.count("[") + text.count("{") > max_depth and _bracket_depth(text, max_depth):
-        raise FrameError("InvalidRequest", "nesting_depth", f"JSON nests deeper than {max_depth} levels")
+        raise FrameError(_INVALID, _R.NESTING_DEPTH, f"JSON nests deeper than {max_depth} levels")
     decoder, floats = _thread_decoder()
     floats.clear()
     try:
         message = decoder.decode(text)
     except _DuplicateKey as exc:
-        raise FrameError("InvalidRequest", "json", f"duplicate object key {str(exc)!r}") from None
+        raise FrameError(_INVALID, _R.JSON, f"duplicate object key {str(exc)!r}") from None
     except _NumberOutOfRange as exc:
         shown = str(exc) if len(str(exc)) <= 24 else str(exc)[:20] + "..."
-        raise FrameError("InvalidRequest", "json", f"number {shown} is outside the IEEE 754 binary64 range") from None
+        raise FrameError(_INVALID, _R.JSON, f"number {shown} is outside the IEEE 754 binary64 range") from None
     except (ValueError, RecursionError) as exc:
-        raise FrameError("InvalidRequest", "json", f"body is not JSON: {exc}") from None
+        raise FrameError(_INVALID, _R.JSON, f"body is not JSON: {exc}") from None
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(message):
-        raise FrameError("InvalidRequest", "json", "a \\u escape encodes a lone surrogate, which is not Unicode text")
+        raise FrameError(_INVALID, _R.JSON, "a \\u escape encodes a lone surrogate, which is not Unicode text")
     if require_object and not isinstance(message, dict):
-        raise FrameError("InvalidRequest", "not_object", f"body is a JSON {type(message).__name__}, not an object")
+        raise FrameError(_INVALID, _R.NOT_OBJECT, f"body is a JSON {type(message).__name__}, not an object")
     return Decoded(message, bool(floats))
 
 

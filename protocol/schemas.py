@@ -1,9 +1,11 @@
 """The schema registry: loads `schemas/`, answers what the protocol's data says, and bundles.
 
 The JSON files in `schemas/` are the only place a field list lives. This module reads them and derives
-everything else from them: the command set, which commands are session-scoped, which errors each
-command may return, the error codes, and self-contained ("bundled") schema documents for validators,
-generators and Rust code generators. It names only the envelope's structural members (`command`,
+everything else from them: the command set, which commands are session-scoped or keep durable retry
+replies, which errors each command may return, the error codes (the `code` constants of error.json's
+variants: the one list there is), and self-contained ("bundled") schema documents for validators,
+generators and Rust code generators. `stui_protocol_kit.protocol.facts` turns what it reads into the
+Python symbols the rest of the kit imports. It names only the envelope's structural members (`command`,
 `parameters`, `result`, `error`, `code`, `status`), which the protocol dispatches on.
 
 It must never restate a field list, and never do network I/O: every `$ref` resolves inside `schemas/`.
@@ -23,7 +25,6 @@ from urllib.parse import urldefrag, urljoin
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 BASE_URI = "https://stui.dev/schemas/v1/"
-PROTOCOL_VERSION = "1.0"
 
 # Keywords that tools in our chain mishandle (see spec/14-schemas.md); a test keeps them out.
 FORBIDDEN_KEYWORDS = frozenset(
@@ -46,6 +47,7 @@ class CommandInfo:
     description: str
     session_scoped: bool
     capability: str | None
+    durable_retry: bool  # its replies are kept durably for retries when `retry.durable` is announced
     errors: tuple[str, ...]
 
 
@@ -77,10 +79,14 @@ class SchemaRegistry:
                     description=doc.get("description", ""),
                     session_scoped=bool(meta["session_scoped"]),
                     capability=meta.get("capability"),
+                    durable_retry=bool(meta.get("durable_retry", False)),
                     errors=tuple(meta["errors"]),
                 )
-        error_doc = self.document("error.json")
-        self.error_codes: tuple[str, ...] = tuple(error_doc["$defs"]["ErrorCode"]["enum"])
+        # The error registry is error.json's `oneOf`: one variant per code, tagged by a `code` constant.
+        self._error_variants: dict[str, dict[str, Any]] = {
+            variant["properties"]["code"]["const"]: variant for variant in self.document("error.json")["oneOf"]
+        }
+        self.error_codes: tuple[str, ...] = tuple(self._error_variants)
 
     # -- lookups ---------------------------------------------------------------------------------
 
@@ -94,10 +100,8 @@ class SchemaRegistry:
         return self.uri(f"commands/{command}.json")
 
     def error_variant(self, code: str) -> dict[str, Any]:
-        for variant in self.document("error.json")["oneOf"]:
-            if variant["properties"]["code"].get("const") == code:
-                return variant
-        raise KeyError(code)
+        """error.json's variant for `code` (KeyError for a code v1 does not define)."""
+        return self._error_variants[code]
 
     def resolve(self, ref: str, base: str) -> tuple[str, str, dict[str, Any]]:
         """Resolve `ref` against `base`; return (document URI, def name or "", schema)."""
@@ -196,7 +200,7 @@ class SchemaRegistry:
         error = copy.deepcopy(self.document("response.json")["$defs"]["Error"])
         title = "error response"
         if code is not None:
-            variant = self.document("error.json")["oneOf"][self.error_codes.index(code)]
+            variant = self.error_variant(code)
             error["properties"]["error"] = _absolutize(variant, self.uri("error.json"))
             title = f"{code} error response"
         return self.bundle(error, self.uri("response.json"), title=title)

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import jsonschema
 import jsonschema_rs
 from jsonschema.exceptions import ValidationError, best_match
+from stui_protocol_kit.protocol.facts import ErrorCode, InvalidRequestReason
 from stui_protocol_kit.protocol.redaction import secret_member_names
 from stui_protocol_kit.protocol.schemas import SchemaRegistry, registry
 
@@ -322,7 +323,7 @@ class MessageValidator:
     def __init__(self, schemas: SchemaRegistry | None = None):
         self.registry = schemas or registry()
         reg = self.registry
-        self.version: str = reg.document("request.json")["properties"]["version"]["const"]
+        self.version: str = reg.document("common.json")["$defs"]["Version"]["const"]
         command_pattern = reg.document("common.json")["$defs"]["CommandName"]
         self._command_re = ecma_regex(command_pattern["pattern"])
         self._command_max = command_pattern["maxLength"]
@@ -357,13 +358,13 @@ class MessageValidator:
         """Steps 2-5 of the processing order: version, envelope, command, parameters."""
         if not isinstance(message, dict):
             return RequestVerdict(
-                "InvalidRequest", None, None, "not_object", "a request must be a JSON object"
+                ErrorCode.InvalidRequest, None, None, InvalidRequestReason.NOT_OBJECT, "a request must be a JSON object"
             )
         rid, command = self.echo_id(message), self.echo_command(message)
         version = message.get("version")
         if isinstance(version, str) and version != self.version:
             return RequestVerdict(
-                "UnsupportedVersion", rid, command, None,
+                ErrorCode.UnsupportedVersion, rid, command, None,
                 f"version {version[:32]!r} is not supported; this server speaks {self.version}",
                 details={"supported_versions": [self.version]},
             )
@@ -376,7 +377,7 @@ class MessageValidator:
             hint = difflib.get_close_matches(name, list(self.requests), n=1)
             suffix = f"; did you mean {hint[0]!r}?" if hint else ""
             return RequestVerdict(
-                "UnknownCommand", rid, command, None, f"unknown command {name!r}{suffix}",
+                ErrorCode.UnknownCommand, rid, command, None, f"unknown command {name!r}{suffix}",
                 details={"supported_commands": sorted(self.requests)},
             )
         problems = kind.check(message, has_float)
@@ -389,9 +390,9 @@ class MessageValidator:
         head = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         return RequestVerdict(
-            "InvalidRequest", rid, command, "schema", f"{head.path}: {head.message}{more}",
+            ErrorCode.InvalidRequest, rid, command, InvalidRequestReason.SCHEMA, f"{head.path}: {head.message}{more}",
             violations=tuple(problems),
-            details={"reason": "schema", "violations": [p.as_dict() for p in problems[:100]]},
+            details={"reason": InvalidRequestReason.SCHEMA, "violations": [p.as_dict() for p in problems[:100]]},
         )
 
     # -- responses ----------------------------------------------------------------------------------
@@ -449,7 +450,8 @@ class MessageValidator:
             return direction, []
         if verdict.violations:
             return direction, list(verdict.violations)
-        path = {"UnknownCommand": "$.command", "UnsupportedVersion": "$.version"}.get(verdict.error_code or "", "$")
+        path = {ErrorCode.UnknownCommand: "$.command", ErrorCode.UnsupportedVersion: "$.version"}.get(
+            verdict.error_code or "", "$")
         return direction, [Violation(path, verdict.message, verdict.error_code or "invalid")]
 
 

@@ -5,8 +5,11 @@ open, so a parent process can wait for it (with `--bind tcp://127.0.0.1:0` the l
 port actually bound). Log lines go to stderr as well: connections, attach/detach, start/stop and
 failures at INFO; one `key=value` line per request at DEBUG (`--log-level debug`).
 
-This module wires parts together; it must never hold protocol logic. An unreadable store or an
-unbindable address ends start-up with a one-line reason and exit status 2, never a silent empty start.
+This module wires parts together - it is where the clock (`time.time`) and the random source
+(`secrets.token_urlsafe`) are chosen for the sans-I/O engine - and must never hold protocol logic.
+`main` takes the engine and transport classes as parameters, so the deliberately faulty servers of
+the tests run this same start-up with one faulty part. An unreadable store or an unbindable address
+ends start-up with a one-line reason and exit status 2, never a silent empty start.
 """
 
 from __future__ import annotations
@@ -14,15 +17,22 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import signal
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import zmq
 from stui_protocol_kit.reference_server.config import ServerConfig
 from stui_protocol_kit.reference_server.engine import Engine
-from stui_protocol_kit.reference_server.storage import SessionStore, StoreError
+from stui_protocol_kit.reference_server.sqlite_store import SqliteStore
+from stui_protocol_kit.reference_server.store import StoreError
 from stui_protocol_kit.reference_server.transport import RouterTransport
+
+EngineFactory = Callable[..., Engine]  # called as Engine(config, store, clock=..., random_source=...)
+TransportFactory = Callable[..., RouterTransport]  # called as RouterTransport(engine, bind)
 
 DEFAULT_BIND = "tcp://127.0.0.1:5555"
 # ServerConfig field -> the option that sets it, so a refused value is reported by its option.
@@ -66,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, engine_factory: EngineFactory = Engine,
+         transport_factory: TransportFactory = RouterTransport) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
@@ -89,13 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     data_dir = args.data_dir or default_data_dir()
     try:
-        store = SessionStore(data_dir, max_revisions_kept=config.max_revisions_kept)
+        store = SqliteStore(data_dir, max_revisions_kept=config.max_revisions_kept)
     except StoreError as exc:
         print(f"stui-reference-server: cannot start: {exc}", file=sys.stderr)
         return 2
-    engine = Engine(config, store)
+    engine = engine_factory(config, store, clock=time.time, random_source=secrets.token_urlsafe)
     try:
-        transport = RouterTransport(engine, args.bind)
+        transport = transport_factory(engine, args.bind)
     except zmq.ZMQError as exc:
         store.close()
         print(f"stui-reference-server: cannot bind {args.bind}: {exc}", file=sys.stderr)

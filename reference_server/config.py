@@ -9,21 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stui_protocol_kit.protocol.codec import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_NESTING_DEPTH
+from stui_protocol_kit.protocol.facts import LIMIT_MINIMUMS
+from stui_protocol_kit.protocol.lifecycle import Timeouts
 
 SERVER_NAME = "stui-reference-server"
 SERVER_VERSION = "0.1.0"
-
-# The smallest value spec/11-limits.md lets a server announce (LIM-1), by setting.
-MINIMUMS: dict[str, int] = {
-    "max_message_bytes": 65536,
-    "max_nesting_depth": 32,
-    "idle_timeout_s": 1,
-    "absolute_timeout_s": 1,
-    "tombstone_retention_s": 1,
-    "retry_window_s": 1,
-    "max_sessions_per_client": 1,
-    "max_revisions_kept": 2,
-}
 # The deepest nesting this server can decode, check, store and send back (the JSON parser and
 # encoder recurse per level, within Python's recursion limit); announcing more would break LIM-2.
 MAX_NESTING_DEPTH_CAP = 512
@@ -31,7 +21,10 @@ MAX_NESTING_DEPTH_CAP = 512
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """Limits and timings. Every `*_s` value is whole seconds (hello announces them as integers)."""
+    """Limits and timings. Every `*_s` value is whole seconds (hello announces them as integers).
+
+    A field named after a limit of hello.json's `limits` schema (stui_protocol_kit.protocol.facts.LIMITS)
+    is that limit: hello announces it, and it must be at least the schema's minimum (LIM-1)."""
 
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     max_nesting_depth: int = DEFAULT_MAX_NESTING_DEPTH
@@ -50,7 +43,7 @@ class ServerConfig:
 
     def __post_init__(self) -> None:
         """Refuses what hello could not announce: a value below the spec's minimum (LIM-1)."""
-        for name, minimum in MINIMUMS.items():
+        for name, minimum in LIMIT_MINIMUMS.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -65,14 +58,10 @@ class ServerConfig:
             raise ValueError(f"cleanup_interval_s must be positive, got {self.cleanup_interval_s!r}")
 
     def limits(self) -> dict[str, int]:
-        """hello's `limits` object."""
-        return {
-            "max_message_bytes": self.max_message_bytes,
-            "max_nesting_depth": self.max_nesting_depth,
-            "idle_timeout_s": self.idle_timeout_s,
-            "absolute_timeout_s": self.absolute_timeout_s,
-            "max_sessions_per_client": self.max_sessions_per_client,
-            "retry_window_s": self.retry_window_s,
-            "tombstone_retention_s": self.tombstone_retention_s,
-            "max_revisions_kept": self.max_revisions_kept,
-        }
+        """hello's `limits` object: every limit the schema defines, as this server enforces it."""
+        return {name: getattr(self, name) for name in LIMIT_MINIMUMS}
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """The lifecycle's durations (stui_protocol_kit.protocol.lifecycle)."""
+        return Timeouts(self.idle_timeout_s, self.absolute_timeout_s, self.tombstone_retention_s)

@@ -1,49 +1,69 @@
 """The reference server's protocol engine, sans I/O: request body frames in, reply bytes out.
 
 Theory of operation:
-1. `Engine.handle(body_frames, peer)` runs the processing order of docs/architecture.md: frame
+1. `Engine.process(body_frames, peer)` runs the processing order of docs/architecture.md: frame
    checks (codec), version, envelope, command, parameters (MessageValidator); then, for
    session-scoped commands: unknown id, token, retry cache, closed, expired; then the command. The
    first failing step answers. Every reply is built by one builder, so every error echoes `id` and
    `command` by the same rules and `--strict` checks every reply in one place.
-2. The engine owns no sockets, threads, signals or clocks. Time comes from the injected `clock`
-   (epoch seconds), ids and tokens from the injected `random_source` (`secrets.token_urlsafe` in
-   production), durability from the injected `SessionStore`. Tests drive it with a fake clock.
+2. The engine owns no sockets, threads, signals, clocks or randomness: time comes from the injected
+   `clock` (epoch seconds), ids, tokens and incident ids from the injected `random_source`
+   (`secrets.token_urlsafe` in production; the CLI passes both), durability from the injected
+   `SessionStore` (stui_protocol_kit.reference_server.store), whose only exception is `StoreError`.
+   Tests drive it with a fake clock on the in-memory store.
 3. Only what must precede the reply happens per request: create, snapshot and close commit before
    their reply; an expiry a request discovers is written (one row) before its SessionExpired reply,
-   so a restart cannot revive it (LIF-1); an error reply to snapshot/close after the token check is
-   stored for retries before it is sent (RTY-6). Activity, expiries found by housekeeping and all
-   deletions from storage are batched in `tick()`, which the transport calls periodically. A
-   request that finds a session past its retention only drops it from memory (answering
-   SessionNotFound); the next `tick()` deletes it from storage. A session the engine holds is never
-   re-read from storage.
-4. Lifecycle transitions are looked up in `stui_protocol_kit.protocol.lifecycle`, never decided here; deadlines
-   come from `stui_protocol_kit.reference_server.expiry`.
+   so a restart cannot revive it (LIF-1); an error reply to a command with durable retry replies
+   after the token check is stored for retries before it is sent (RTY-6). Every such write goes
+   through `_durably`: durable, or InternalError and nothing changed. Activity, expiries found by
+   housekeeping and all deletions from storage are batched in `tick()`, which the transport calls
+   periodically. A request that finds a session past its retention only drops it from memory
+   (answering SessionNotFound); the next `tick()` deletes it from storage. A session the engine holds
+   is never re-read from storage.
+4. Every lifecycle decision is the session's `SessionLifecycle` (stui_protocol_kit.protocol.lifecycle):
+   the engine fires its transitions in time with `advance(now)` (timeouts and RETENTION_ELAPSED) and
+   the command events through it, and answers the error its state names; it never compares deadlines
+   itself. Protocol facts (error codes, reasons, limits, capabilities, commands) are the symbols of
+   stui_protocol_kit.protocol.facts.
 5. Nothing a session holds can make a reply too large to read: evaluate/inspect refuse (with
    EvaluationError, changing nothing) a result or a workspace that would not fit in
    `max_message_bytes` together with the session's client-owned parts.
 
-What it must never do: log, store or echo a token anywhere but in the create reply; execute a
-retried request twice; answer success for create/snapshot/close before the change is durable.
+What it must never do: import a storage technology, a socket library, `time` or `secrets`; log,
+store or echo a token anywhere but in the create reply; execute a retried request twice; answer
+success for create/snapshot/close before the change is durable.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-import sqlite3
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from stui_protocol_kit.protocol.codec import FrameError, decode_body, encode, rfc3339
-from stui_protocol_kit.protocol.lifecycle import Event, State
+from stui_protocol_kit.protocol.facts import (
+    COMMANDS,
+    DURABLE_RETRY_COMMANDS,
+    PROTOCOL_VERSION,
+    SESSION_SCOPED_COMMANDS,
+    Capability,
+    Command,
+    ErrorCode,
+    InvalidRequestReason,
+    Limit,
+)
+from stui_protocol_kit.protocol.lifecycle import ENDED_AT_MEMBER, Event, SessionLifecycle, State
 from stui_protocol_kit.protocol.validation import MessageValidator, validator
-from stui_protocol_kit.reference_server import expiry
 from stui_protocol_kit.reference_server.config import ServerConfig
 from stui_protocol_kit.reference_server.evaluator import EvaluationError, Value, evaluate
-from stui_protocol_kit.reference_server.reply_cache import CachedReply, Fingerprint, ReplyCache, fingerprint
+from stui_protocol_kit.reference_server.reply_cache import (
+    CachedReply,
+    Fingerprint,
+    ReplyCache,
+    Scope,
+    fingerprint,
+)
 from stui_protocol_kit.reference_server.sessions import (
     Binding,
     Session,
@@ -54,28 +74,29 @@ from stui_protocol_kit.reference_server.sessions import (
     encode_state,
     token_digest,
 )
-from stui_protocol_kit.reference_server.storage import RetryRow, SessionStore, StoreError
+from stui_protocol_kit.reference_server.store import RetryRow, SessionIdTaken, SessionStore, StoreError
 
 log = logging.getLogger("stui.reference_server")
-request_log = logging.getLogger("stui.reference_server.requests")
 
 Clock = Callable[[], float]
-RandomSource = Callable[[int], str]
-ResponseHook = Callable[[dict[str, Any]], dict[str, Any]]
+RandomSource = Callable[[int], str]  # n random bytes -> base64url text (secrets.token_urlsafe)
 
 SESSION_ID_BYTES = 16  # 128 bits -> 22 base64url characters
 TOKEN_BYTES = 32  # 256 bits -> 43 base64url characters
-CAPABILITIES = ("evaluate", "inspect", "retry.durable")
-PROTOCOL_VERSION = "1.0"
-SESSION_LIMIT_NAME = "max_sessions_per_client"  # as named in hello's limits
+INCIDENT_ID_BYTES = 8
+# The optional features this server serves (all v1 defines); hello announces them in this order.
+SERVED_CAPABILITIES = (Capability.EVALUATE, Capability.INSPECT, Capability.RETRY_DURABLE)
 # Room for everything of a reply but the state document or the value: the envelope, a request id of
 # 128 characters escaped as \u00XX, the timestamps and fallback. Measured below 1200 bytes.
 REPLY_OVERHEAD_BYTES = 2048
 CREATE_ATTEMPTS = 8  # session ids drawn before giving up on a colliding random source
-# Commands whose replies storage keeps for retries across a restart (retry.durable, RTY-6).
-_DURABLE_RETRY_COMMANDS = frozenset({"session.snapshot", "session.close"})
-# Store failures that turn into InternalError instead of crashing the server.
-_STORE_FAILURES = (StoreError, sqlite3.Error, OSError)
+# What a session-scoped command is told in a state that answers an error (lifecycle.STATE_ERRORS).
+_STATE_MESSAGES = {
+    ErrorCode.SessionClosed: "the session is closed",
+    ErrorCode.SessionExpired: "the session has expired",
+}
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -91,7 +112,7 @@ class Reply:
 class _Failure(Exception):
     """Raised inside a command to answer an error reply."""
 
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None, *, cache: bool = True):
+    def __init__(self, code: ErrorCode, message: str, details: dict[str, Any] | None = None, *, cache: bool = True):
         super().__init__(message)
         self.code = code
         self.message = message
@@ -104,6 +125,7 @@ class _Failure(Exception):
 class _Call:
     """One session-scoped request as its command handler sees it."""
 
+    command: str
     request_id: str
     parameters: dict[str, Any]
     now: float
@@ -129,9 +151,9 @@ class Engine:
         self,
         config: ServerConfig,
         store: SessionStore,
-        clock: Clock = time.time,
-        random_source: RandomSource = secrets.token_urlsafe,
         *,
+        clock: Clock,
+        random_source: RandomSource,
         message_validator: MessageValidator | None = None,
     ) -> None:
         self.config = config
@@ -139,30 +161,29 @@ class Engine:
         self.clock = clock
         self.random_source = random_source
         self.validator = message_validator or validator()
-        self.commands = self.validator.registry.commands
         self.replies = ReplyCache(config.retry_window_s)
         self.started_at = clock()
-        self.sessions = SessionRegistry(store, self.replies, self.started_at)
-        # Test-only: rewrites each reply message before it is checked and encoded, so tests can
-        # inject a schema-invalid reply and see --strict catch it.
-        self.response_hook: ResponseHook | None = None
+        self.sessions = SessionRegistry(store, self.replies, self.started_at, config.timeouts)
         self.strict_violations = 0
         self._hello_result = {
             "protocol_versions": [PROTOCOL_VERSION],
             "server": {"name": config.server_name, "version": config.server_version},
-            "capabilities": list(CAPABILITIES),
+            "capabilities": [c.value for c in SERVED_CAPABILITIES],
             "limits": config.limits(),
         }
         self._session_commands: dict[str, Callable[[Session, _Call], bytes]] = {
-            "session.resume": self._resume,
-            "session.validate": self._validate,
-            "session.snapshot": self._snapshot,
-            "session.close": self._close,
-            "evaluate": self._evaluate,
-            "inspect": self._inspect,
+            Command.SESSION_RESUME: self._resume,
+            Command.SESSION_VALIDATE: self._validate,
+            Command.SESSION_SNAPSHOT: self._snapshot,
+            Command.SESSION_CLOSE: self._close,
+            Command.EVALUATE: self._evaluate,
+            Command.INSPECT: self._inspect,
         }
-        served = {"hello", "session.create", *self._session_commands}
-        missing = set(self.commands) - served
+        if set(self._session_commands) != set(SESSION_SCOPED_COMMANDS):
+            raise RuntimeError("the engine's session-scoped handlers differ from schemas/: "
+                               f"{sorted(set(self._session_commands) ^ set(SESSION_SCOPED_COMMANDS))}")
+        served = {Command.HELLO, Command.SESSION_CREATE, *self._session_commands}
+        missing = set(COMMANDS) - served
         if missing:
             raise RuntimeError(f"schemas/ define commands this engine does not serve: {sorted(missing)}")
 
@@ -173,16 +194,8 @@ class Engine:
         return self.process(body_frames, peer).body
 
     def process(self, body_frames: list[bytes], peer: str = "") -> Reply:
-        started = time.perf_counter()
-        reply = self._process(body_frames, peer)
-        # Per request: DEBUG. INFO is for connections, attach/detach, start/stop and failures.
-        if request_log.isEnabledFor(logging.DEBUG):
-            request_log.debug(
-                "request command=%s session=%s outcome=%s duration_us=%d peer=%s",
-                reply.command or "-", reply.session_id[:8] if reply.session_id else "-", reply.outcome,
-                (time.perf_counter() - started) * 1e6, peer or "-",
-            )
-        return reply
+        """One request -> the reply and what the request log needs (the transport logs it, timed)."""
+        return self._process(body_frames, peer)
 
     def peer_disconnected(self, peer: str) -> None:
         """The transport saw a client connection close; its routing id is no longer attached."""
@@ -190,7 +203,7 @@ class Engine:
             log.info("detach session=%s peer=%s reason=disconnect", session_id[:8], peer or "-")
 
     def tick(self) -> None:
-        """Housekeeping off the reply path: expire, purge, forget old replies, flush activity."""
+        """Housekeeping off the reply path: fire due transitions, purge, forget old replies, flush activity."""
         now = self.clock()
         cfg = self.config
         self.replies.expire(now)
@@ -198,13 +211,13 @@ class Engine:
         expired: list[Session] = []
         gone: list[str] = []
         for session in self.sessions.live.values():
-            session.expire_if_due(now, cfg.idle_timeout_s, cfg.absolute_timeout_s)
+            session.advance(now)
             if session.expiry_pending:
                 expired.append(session)
             if session.activity_dirty:
                 activity.append((session.session_id, session.last_active_at))
                 session.activity_dirty = False
-            if session.status is not State.ACTIVE and (session.ended_at or 0) + cfg.tombstone_retention_s <= now:
+            if session.status is State.PURGED:
                 gone.append(session.session_id)
             for peer in self.sessions.detach_idle(session, now, cfg.idle_timeout_s):
                 log.info("detach session=%s peer=%s reason=idle", session.session_id[:8], peer or "-")
@@ -212,23 +225,23 @@ class Engine:
             if activity:
                 self.store.flush_activity(activity)
             if expired:
-                self.store.mark_expired([(s.session_id, s.ended_at or now) for s in expired])
+                self.store.mark_expired([(s.session_id, s.lifecycle.ended_at or now) for s in expired])
                 for session in expired:
                     session.expiry_pending = False
             # Sessions only in storage: the held ones' activity was flushed just above.
-            self.store.expire_overdue(now, cfg.idle_timeout_s, cfg.absolute_timeout_s, self.started_at)
-            purged = self.store.purge(now, cfg.tombstone_retention_s, cfg.retry_window_s)
-        except _STORE_FAILURES as exc:
+            self.store.expire_overdue(now, cfg.timeouts, self.started_at)
+            purged = self.store.purge(now, cfg.timeouts, cfg.retry_window_s)
+        except StoreError as exc:
             log.error("housekeeping failed: %s", exc)
             for session_id, _at in activity:
                 held = self.sessions.live.get(session_id)
                 if held is not None:
                     held.activity_dirty = True
             return
-        scopes = set(gone) | set(purged)
+        scopes: set[Scope] = set(gone) | set(purged)
         for session_id in scopes:
-            self.sessions.drop(session_id)
-        self.replies.forget_scopes(scopes)  # type: ignore[arg-type]
+            self.sessions.drop(session_id)  # type: ignore[arg-type]
+        self.replies.forget_scopes(scopes)
         if expired or scopes:
             log.info("housekeeping expired=%d purged=%d", len(expired), len(scopes))
 
@@ -247,53 +260,55 @@ class Engine:
         size = sum(len(frame) for frame in body_frames)
         if size > cfg.max_message_bytes:
             return self._error_reply(
-                None, None, now, "PayloadTooLarge",
+                None, None, now, ErrorCode.PayloadTooLarge,
                 f"message is {size} bytes; the limit is {cfg.max_message_bytes}",
                 {"max_message_bytes": cfg.max_message_bytes, "received_bytes": size},
             )
         if len(body_frames) != 1:
             return self._error_reply(
-                None, None, now, "InvalidRequest",
-                f"a request is exactly one body frame; got {len(body_frames)}", {"reason": "frames"},
+                None, None, now, ErrorCode.InvalidRequest,
+                f"a request is exactly one body frame; got {len(body_frames)}",
+                {"reason": InvalidRequestReason.FRAMES},
             )
         try:
             decoded = decode_body(body_frames[0], max_bytes=cfg.max_message_bytes, max_depth=cfg.max_nesting_depth)
         except FrameError as exc:
-            if exc.code == "PayloadTooLarge":
+            if exc.code == ErrorCode.PayloadTooLarge:
                 details = {"max_message_bytes": cfg.max_message_bytes, "received_bytes": exc.received_bytes or size}
             else:
-                details = {"reason": exc.reason or "json"}
-            return self._error_reply(None, None, now, exc.code, exc.message, details)
+                details = {"reason": exc.reason or InvalidRequestReason.JSON}
+            return self._error_reply(None, None, now, ErrorCode(exc.code), exc.message, details)
         message = decoded.message
         verdict = self.validator.check_request(message, has_float=decoded.has_float)
         if not verdict.ok:
             details = dict(verdict.details)
-            if verdict.error_code == "InvalidRequest":
-                details.setdefault("reason", verdict.reason or "schema")
+            if verdict.error_code == ErrorCode.InvalidRequest:
+                details.setdefault("reason", verdict.reason or InvalidRequestReason.SCHEMA)
             # SEC-5: the validator never quotes a secret member's value, whatever its type or length.
             text = verdict.message or "invalid request"
             return self._error_reply(
-                verdict.id, verdict.command, now, verdict.error_code or "InvalidRequest", text, details or None,
+                verdict.id, verdict.command, now, ErrorCode(verdict.error_code or ErrorCode.InvalidRequest), text,
+                details or None,
             )
         command: str = message["command"]
         request_id: str = message["id"]
         parameters: dict[str, Any] = message["parameters"]
         try:
-            if command == "hello":
+            if command == Command.HELLO:
                 return self._reply(request_id, command, None, now, self._hello_result)
-            if command == "session.create":
+            if command == Command.SESSION_CREATE:
                 return self._create(request_id, parameters, now, peer)
             return self._session_scoped(command, request_id, parameters, now, peer)
         except _Failure as failure:
             # Only create and session-scoped commands raise past their own handling; neither caches here.
-            session_id = parameters.get("session_id") if command != "session.create" else None
+            session_id = parameters.get("session_id") if command != Command.SESSION_CREATE else None
             return self._error_reply(request_id, command, now, failure.code, failure.message, failure.details,
                                      session_id=session_id)
         except Exception:  # a bug must answer InternalError and keep the server serving
-            incident = secrets.token_hex(8)
+            incident = self._incident_id()
             log.exception("internal error incident=%s command=%s", incident, command)
             return self._error_reply(
-                request_id, command, now, "InternalError", f"internal error (incident {incident})",
+                request_id, command, now, ErrorCode.InternalError, f"internal error (incident {incident})",
                 {"incident_id": incident},
             )
 
@@ -301,24 +316,25 @@ class Engine:
         self, command: str, request_id: str, parameters: dict[str, Any], now: float, peer: str,
     ) -> Reply:
         session_id: str = parameters["session_id"]
-        session = self.sessions.get(session_id, now)
-        if session is None or self._past_retention(session, now):
-            raise _Failure("SessionNotFound", "no session with this id exists")
+        session = self._durably("load session", session_id, lambda: self.sessions.get(session_id, now))
+        if session is not None:
+            session.advance(now)  # timeouts and retention are transitions in time (spec 5)
+            if session.status is State.PURGED:
+                # Dropped from memory only: tick() deletes it from storage (a request never purges storage).
+                self.sessions.drop(session_id)
+                self.replies.forget_scopes({session_id})
+                session = None
+        if session is None:
+            raise _Failure(ErrorCode.SessionNotFound, "no session with this id exists")
         if not session.token_matches(parameters["token"]):
-            raise _Failure("InvalidToken", "the token does not match the session")
+            raise _Failure(ErrorCode.InvalidToken, "the token does not match the session")
         request_fingerprint = fingerprint(command, parameters)
-        cached = self.replies.get(session_id, request_id, now)
-        if cached is not None:
-            if cached.fingerprint == request_fingerprint:
-                return Reply(cached.reply, command, session_id, "retry")
-            raise _Failure(
-                "InvalidRequest",
-                f"request id {request_id!r} was already used for a different request in this session",
-                {"reason": "id_reused"},
-            )
-        call = _Call(request_id, parameters, now, request_fingerprint, peer)
+        replayed = self._replayed(session_id, request_id, request_fingerprint, command, session_id, now)
+        if replayed is not None:
+            return replayed
+        call = _Call(command, request_id, parameters, now, request_fingerprint, peer)
         try:
-            self._check_lifecycle(session, now)
+            self._answer_lifecycle(session, now)
             body = self._session_commands[command](session, call)
             # A connection attaches with its first successful request on the session (spec 9.4).
             if self.sessions.note_peer(session, peer, now):
@@ -327,65 +343,72 @@ class Engine:
             reply = self._error_reply(request_id, command, now, failure.code, failure.message, failure.details,
                                       session_id=session_id)
             if failure.cache:
-                if command in _DURABLE_RETRY_COMMANDS:
-                    # RTY-6 covers every reply of snapshot/close, so an error one is kept durably too.
+                if command in DURABLE_RETRY_COMMANDS:
+                    # RTY-6 covers every reply of these commands, so an error one is kept durably too.
+                    row = RetryRow(request_id, request_fingerprint.digest, reply.body, now)
                     try:
-                        self.store.put_retry(session_id, RetryRow(request_id, request_fingerprint.digest,
-                                                                  reply.body, now))
-                    except _STORE_FAILURES as exc:
-                        log.error("session=%s retry reply write failed: %s", session_id[:8], exc)
-                        return self._error_reply(request_id, command, now, "InternalError",
-                                                 "session storage failed", None, session_id=session_id)
+                        self._durably("retry reply write", session_id, lambda: self.store.put_retry(session_id, row))
+                    except _Failure as stored:
+                        return self._error_reply(request_id, command, now, stored.code, stored.message, None,
+                                                 session_id=session_id)
                 self.replies.put(session_id, request_id, CachedReply(request_fingerprint, reply.body, now))
             return reply
         self.replies.put(session_id, request_id, CachedReply(request_fingerprint, body, now))
         return Reply(body, command, session_id, "success")
 
-    def _past_retention(self, session: Session, now: float) -> bool:
-        """A tombstone past retention (or an active session whose deadline is longer ago than that)
-        is gone: it is dropped from memory here, and `tick()` deletes it from storage (a request
-        never runs a store-wide purge)."""
-        cfg = self.config
-        if session.status is State.ACTIVE:
-            ended, _ = session.deadline(cfg.idle_timeout_s, cfg.absolute_timeout_s)
-        else:
-            ended = session.ended_at or 0.0
-        if ended + cfg.tombstone_retention_s > now:
-            return False
-        self.sessions.drop(session.session_id)
-        self.replies.forget_scopes({session.session_id})
-        return True
+    def _replayed(
+        self, scope: Scope, request_id: str, request_fingerprint: Fingerprint, command: str,
+        session_id: str | None, now: float,
+    ) -> Reply | None:
+        """The retry cache (RTY): the original reply for a repeat, id_reused for an id used for another
+        request, None for a request to execute."""
+        cached = self.replies.get(scope, request_id, now)
+        if cached is None:
+            return None
+        if cached.fingerprint == request_fingerprint:
+            return Reply(cached.reply, command, session_id, "retry")
+        raise _Failure(ErrorCode.InvalidRequest,
+                       f"request id {request_id!r} was already used for a different request",
+                       {"reason": InvalidRequestReason.ID_REUSED})
 
-    def _check_lifecycle(self, session: Session, now: float) -> None:
-        cfg = self.config
-        session.expire_if_due(now, cfg.idle_timeout_s, cfg.absolute_timeout_s)
+    def _answer_lifecycle(self, session: Session, now: float) -> None:
+        """The lifecycle's answer in the session's state (after the retry cache): a pending expiry is
+        made durable first, so that after a crash the session stays expired."""
         if session.expiry_pending:
-            # Durable before SessionExpired is sent: after a crash the session must stay expired.
-            try:
-                self.store.expire_session(session.session_id, session.ended_at or now)
-            except _STORE_FAILURES as exc:
-                log.error("session=%s expiry write failed: %s", session.session_id[:8], exc)
-                raise _Failure("InternalError", "session storage failed", cache=False) from None
+            ended = session.lifecycle.ended_at or now
+            self._durably("expiry write", session.session_id,
+                          lambda: self.store.expire_session(session.session_id, ended))
             session.expiry_pending = False
-        if session.status is State.CLOSED:
-            raise _Failure("SessionClosed", "the session is closed", {"closed_at": rfc3339(session.ended_at or now)})
-        if session.status is State.EXPIRED:
-            raise _Failure("SessionExpired", "the session has expired",
-                           {"expired_at": rfc3339(session.ended_at or now)})
+        code = session.lifecycle.answer()
+        if code is not None:
+            ended_at = session.lifecycle.ended_at if session.lifecycle.ended_at is not None else now
+            raise _Failure(code, _STATE_MESSAGES[code], {ENDED_AT_MEMBER[session.status]: rfc3339(ended_at)})
+
+    def _durably(self, what: str, session_id: str | None, operation: Callable[[], _T],
+                 failure: str = "session storage failed") -> _T:
+        """Run a storage operation; a StoreError is logged and answered InternalError (not cached, so the
+        client may retry the same id), with nothing changed. SessionIdTaken is no failure: create draws
+        another id."""
+        try:
+            return operation()
+        except SessionIdTaken:
+            raise
+        except StoreError as exc:
+            log.error("session=%s %s failed: %s", session_id[:8] if session_id else "-", what, exc)
+            raise _Failure(ErrorCode.InternalError, failure, cache=False) from None
+
+    def _incident_id(self) -> str:
+        return self.random_source(INCIDENT_ID_BYTES)
 
     def _expires_at(self, session: Session) -> str:
-        deadline, _ = session.deadline(self.config.idle_timeout_s, self.config.absolute_timeout_s)
-        return rfc3339(deadline)
+        return rfc3339(session.expires_at())
 
     def _ensure_state(self, session: Session) -> None:
         try:
-            self.sessions.ensure_state(session)
+            self._durably("state read", session.session_id, lambda: self.sessions.ensure_state(session))
         except StateUnavailable as exc:
             log.error("session=%s state unavailable: %s", session.session_id[:8], exc)
-            raise _Failure("InternalError", "the session's stored state cannot be read", cache=False) from None
-        except _STORE_FAILURES as exc:
-            log.error("session=%s storage read failed: %s", session.session_id[:8], exc)
-            raise _Failure("InternalError", "session storage failed", cache=False) from None
+            raise _Failure(ErrorCode.InternalError, "the session's stored state cannot be read", cache=False) from None
 
     # -- commands -----------------------------------------------------------------------------------
 
@@ -393,25 +416,19 @@ class Engine:
         client_id: str = parameters["client_id"]
         # Keyed by the connection too: client_id and id are not secret, and a repeat from another
         # connection must never be handed this session's token (RTY-5, RTY-10).
-        scope = ("create", peer, client_id)
-        request_fingerprint = fingerprint("session.create", parameters)
-        cached = self.replies.get(scope, request_id, now)
-        if cached is not None:
-            if cached.fingerprint == request_fingerprint:
-                return Reply(cached.reply, "session.create", None, "retry")
-            raise _Failure("InvalidRequest", f"request id {request_id!r} was already used for a different request",
-                           {"reason": "id_reused"})
+        scope: Scope = ("create", peer, client_id)
+        request_fingerprint = fingerprint(Command.SESSION_CREATE, parameters)
+        replayed = self._replayed(scope, request_id, request_fingerprint, Command.SESSION_CREATE, None, now)
+        if replayed is not None:
+            return replayed
         cfg = self.config
-        try:
-            active = self._active_sessions_of(client_id, now)
-        except _STORE_FAILURES as exc:
-            log.error("create: storage read failed: %s", exc)
-            raise _Failure("InternalError", "session storage failed", cache=False) from None
+        active = self._durably("create: sessions of client read", None,
+                               lambda: self._active_sessions_of(client_id, now))
         if active >= cfg.max_sessions_per_client:
             reply = self._error_reply(
-                request_id, "session.create", now, "LimitExceeded",
+                request_id, Command.SESSION_CREATE, now, ErrorCode.LimitExceeded,
                 f"client already holds {active} active sessions; the limit is {cfg.max_sessions_per_client}",
-                {"limit": SESSION_LIMIT_NAME, "value": cfg.max_sessions_per_client},
+                {"limit": Limit.MAX_SESSIONS_PER_CLIENT, "value": cfg.max_sessions_per_client},
             )
             self.replies.put(scope, request_id, CachedReply(request_fingerprint, reply.body, now))
             return reply
@@ -420,22 +437,20 @@ class Engine:
         for _attempt in range(CREATE_ATTEMPTS):
             session = Session(
                 session_id=self.random_source(SESSION_ID_BYTES), client_id=client_id,
-                token_digest=token_digest(token), created_at=now, last_active_at=now, status=State.ACTIVE,
-                ended_at=None, revision=0, head_revision=0, object_epoch=self.store.epoch,
+                token_digest=token_digest(token), lifecycle=SessionLifecycle.create(cfg.timeouts, now),
+                revision=0, head_revision=0, object_epoch=self.store.epoch,
             )
             try:
-                # The PRIMARY KEY refuses an id in use (2^-128 with a real random source).
-                self.store.create_session(session.to_row(), state)
+                # The store refuses an id in use (2^-128 with a real random source): draw another.
+                self._durably("create write", session.session_id,
+                              lambda s=session: self.store.create_session(s.to_row(), state),
+                              "session storage failed; nothing was created")
                 break
-            except sqlite3.IntegrityError:
+            except SessionIdTaken:
                 continue
-            except _STORE_FAILURES as exc:
-                log.error("create: storage write failed: %s", exc)
-                raise _Failure("InternalError", "session storage failed; nothing was created",
-                               cache=False) from None
         else:
             log.error("create: %d session ids drawn were all in use", CREATE_ATTEMPTS)
-            raise _Failure("InternalError", "no free session id; nothing was created", cache=False)
+            raise _Failure(ErrorCode.InternalError, "no free session id; nothing was created", cache=False)
         session.start_empty()
         self.sessions.add(session)
         # Not attached: a connection attaches with a request *on* the session (spec 9.4, CON-7),
@@ -445,23 +460,23 @@ class Engine:
             "session_id": session_id, "token": token, "revision": 0,
             "created_at": rfc3339(now), "expires_at": self._expires_at(session),
         }
-        reply = self._reply(request_id, "session.create", session_id, now, result)
+        reply = self._reply(request_id, Command.SESSION_CREATE, session_id, now, result)
         self.replies.put(scope, request_id, CachedReply(request_fingerprint, reply.body, now))
         return reply
 
     def _active_sessions_of(self, client_id: str, now: float) -> int:
-        cfg = self.config
         count = 0
         for session_id, created_at, last_active_at in self.store.active_sessions_of_client(client_id):
             held = self.sessions.live.get(session_id)
             if held is not None:
                 if held.status is not State.ACTIVE:
                     continue
-                deadline, _ = held.deadline(cfg.idle_timeout_s, cfg.absolute_timeout_s)
+                lifecycle = held.lifecycle
             else:  # counted as SessionRegistry.get would load it
-                base = expiry.idle_base(last_active_at, self.started_at)
-                deadline, _ = expiry.deadline(created_at, base, cfg.idle_timeout_s, cfg.absolute_timeout_s)
-            count += deadline > now
+                lifecycle = SessionLifecycle.restore(
+                    self.config.timeouts, state=State.ACTIVE, created_at=created_at, last_active_at=last_active_at,
+                    ended_at=None, started_at=self.started_at)
+            count += lifecycle.deadline()[0] > now
         return count
 
     def _resume(self, session: Session, call: _Call) -> bytes:
@@ -480,7 +495,7 @@ class Engine:
         # Reported for as long as the held state is older than the newest acknowledged revision (PER-10).
         if session.fallback is not None and session.revision < session.head_revision:
             result["fallback"] = session.fallback.as_result()
-        return self._reply(call.request_id, "session.resume", session.session_id, call.now, result).body
+        return self._reply(call.request_id, call.command, session.session_id, call.now, result).body
 
     def _validate(self, session: Session, call: _Call) -> bytes:
         # The current revision is the restored one, which differs from the newest after a fallback;
@@ -496,7 +511,7 @@ class Engine:
             "last_active_at": rfc3339(previous_activity),
             "attached_clients": session.attached_count(call.now, self.config.idle_timeout_s, call.peer),
         }
-        return self._reply(call.request_id, "session.validate", session.session_id, call.now, result).body
+        return self._reply(call.request_id, call.command, session.session_id, call.now, result).body
 
     def _snapshot(self, session: Session, call: _Call) -> bytes:
         self._ensure_state(session)
@@ -504,7 +519,7 @@ class Engine:
         expected = call.parameters.get("expected_revision")
         if expected is not None and expected != session.revision:
             raise _Failure(
-                "RevisionConflict",
+                ErrorCode.RevisionConflict,
                 f"expected revision {expected}, but the session is at revision {session.revision}",
                 {"current_revision": session.revision, "expected_revision": expected},
             )
@@ -514,15 +529,12 @@ class Engine:
         document = session.state_document(inspector, preferences)
         revision = session.head_revision + 1
         result = {"session_id": session.session_id, "revision": revision, "saved_at": rfc3339(now)}
-        body = self._reply(request_id, "session.snapshot", session.session_id, now, result).body
-        try:
-            self.store.save_snapshot(
-                session.session_id, revision, now, encode_state(document),
-                RetryRow(request_id, call.fingerprint.digest, body, now),
-            )
-        except _STORE_FAILURES as exc:
-            log.error("session=%s snapshot write failed: %s", session.session_id[:8], exc)
-            raise _Failure("InternalError", "session storage failed; the snapshot was not saved", cache=False) from None
+        body = self._reply(request_id, call.command, session.session_id, now, result).body
+        retry = RetryRow(request_id, call.fingerprint.digest, body, now)
+        encoded = encode_state(document)
+        self._durably("snapshot write", session.session_id,
+                      lambda: self.store.save_snapshot(session.session_id, revision, now, encoded, retry),
+                      "session storage failed; the snapshot was not saved")
         session.revision = session.head_revision = revision
         session.set_client_parts(inspector, preferences)
         session.fallback = None
@@ -533,16 +545,14 @@ class Engine:
     def _close(self, session: Session, call: _Call) -> bytes:
         now = call.now
         result = {"session_id": session.session_id, "closed": True}
-        body = self._reply(call.request_id, "session.close", session.session_id, now, result).body
-        try:
-            self.store.close_session(session.session_id, now,
-                                     RetryRow(call.request_id, call.fingerprint.digest, body, now))
-        except _STORE_FAILURES as exc:
-            log.error("session=%s close write failed: %s", session.session_id[:8], exc)
-            raise _Failure("InternalError", "session storage failed; the session is still open", cache=False) from None
+        body = self._reply(call.request_id, call.command, session.session_id, now, result).body
+        retry = RetryRow(call.request_id, call.fingerprint.digest, body, now)
+        self._durably("close write", session.session_id,
+                      lambda: self.store.close_session(session.session_id, now, retry),
+                      "session storage failed; the session is still open")
         session.touch(now)
         session.activity_dirty = False
-        session.apply(Event.CLOSE, now)
+        session.lifecycle.process_event(Event.CLOSE, now)
         return body
 
     def _run_code(self, session: Session, code: str) -> _Evaluation:
@@ -554,19 +564,19 @@ class Engine:
         except EvaluationError as exc:
             position = max(1, int(exc.position))
             raise _Failure(
-                "EvaluationError", f"{exc.reason} (at position {position})",
+                ErrorCode.EvaluationError, f"{exc.reason} (at position {position})",
                 {"reason": exc.reason, "position": position},
             ) from None
         except (RecursionError, MemoryError):
             raise _Failure(
-                "EvaluationError", "the code is too large to evaluate", {"reason": "resource limit"},
+                ErrorCode.EvaluationError, "the code is too large to evaluate", {"reason": "resource limit"},
             ) from None
         bindings, server_bytes = session.planned_bindings(assignments)
         binding = next((bindings[name] for name, v in assignments.items() if v is value), None)
         if binding is None:
             binding = value.to_binding()
         if len(encode(binding)) > self.config.max_message_bytes - REPLY_OVERHEAD_BYTES:
-            raise _Failure("EvaluationError", "the result is too large to send within max_message_bytes",
+            raise _Failure(ErrorCode.EvaluationError, "the result is too large to send within max_message_bytes",
                            {"reason": f"the result's print string does not fit in a reply of "
                                       f"{self.config.max_message_bytes} bytes (max_message_bytes)"})
         return _Evaluation(binding, assignments, bindings, server_bytes)
@@ -578,7 +588,7 @@ class Engine:
         # An object id is at most as long as the next one (ids only grow).
         added = binding_size(session.peek_object_id(), run.binding) if register else 0
         if run.server_bytes + added + session.client_bytes > self.config.max_message_bytes - REPLY_OVERHEAD_BYTES:
-            raise _Failure("EvaluationError", "the session's state would no longer fit in a reply",
+            raise _Failure(ErrorCode.EvaluationError, "the session's state would no longer fit in a reply",
                            {"reason": f"the session's state would exceed {self.config.max_message_bytes} bytes "
                                       "(max_message_bytes), so session.resume could not return it; nothing "
                                       "was changed"})
@@ -596,7 +606,7 @@ class Engine:
         self._keep(session, run, register=False)
         session.touch(call.now)
         result = {"print_string": run.binding["print_string"], "class": run.binding["class"]}
-        return self._reply(call.request_id, "evaluate", session.session_id, call.now, result).body
+        return self._reply(call.request_id, Command.EVALUATE, session.session_id, call.now, result).body
 
     def _inspect(self, session: Session, call: _Call) -> bytes:
         self._ensure_state(session)
@@ -604,7 +614,7 @@ class Engine:
             object_id = call.parameters["object_id"]
             entry = session.objects.get(object_id)
             if entry is None:
-                raise _Failure("ObjectNotFound", f"no object {object_id!r} in this session",
+                raise _Failure(ErrorCode.ObjectNotFound, f"no object {object_id!r} in this session",
                                {"object_id": object_id})
         else:
             run = self._run_code(session, call.parameters["expression"])
@@ -613,7 +623,7 @@ class Engine:
             object_id, entry = new_id, run.binding
         session.touch(call.now)
         result = {"object_id": object_id, "class": entry["class"], "print_string": entry["print_string"]}
-        return self._reply(call.request_id, "inspect", session.session_id, call.now, result).body
+        return self._reply(call.request_id, Command.INSPECT, session.session_id, call.now, result).body
 
     # -- reply builders -----------------------------------------------------------------------------
 
@@ -627,7 +637,7 @@ class Engine:
         return self._finish(message, session_id, "success")
 
     def _error_reply(
-        self, request_id: str | None, command: str | None, now: float, code: str, text: str,
+        self, request_id: str | None, command: str | None, now: float, code: ErrorCode, text: str,
         details: dict[str, Any] | None, *, session_id: str | None = None,
     ) -> Reply:
         error: dict[str, Any] = {"code": code, "message": text or code}
@@ -637,11 +647,9 @@ class Engine:
             "id": request_id, "version": PROTOCOL_VERSION, "command": command, "status": "error",
             "error": error, "timestamp": rfc3339(now),
         }
-        return self._finish(message, session_id, code)
+        return self._finish(message, session_id, code.value)
 
     def _finish(self, message: dict[str, Any], session_id: str | None, outcome: str) -> Reply:
-        if self.response_hook is not None:
-            message = self.response_hook(message)
         if self.config.strict:
             message, outcome = self._strict_check(message, outcome)
         return Reply(encode(message), message.get("command"), session_id, outcome)
@@ -651,13 +659,13 @@ class Engine:
         problems = [f"{v.path}: {v.message}" for v in self.validator.check_response(message)]
         command = message.get("command")
         error = message.get("error")
-        allowed = self.commands[command].errors if command in self.commands else None
+        allowed = COMMANDS[command].errors if command in COMMANDS else None
         if isinstance(error, dict) and allowed is not None and error.get("code") not in allowed:
             problems.append(f"error code {error.get('code')!r} is not listed for {command}")
         if not problems:
             return message, outcome
         self.strict_violations += 1
-        incident = secrets.token_hex(8)
+        incident = self._incident_id()
         log.error("strict: schema-invalid reply suppressed incident=%s problems=%s",
                   incident, "; ".join(problems)[:2000])
         replacement = {
@@ -665,8 +673,9 @@ class Engine:
             "version": PROTOCOL_VERSION,
             "command": command if isinstance(command, str) else None,
             "status": "error",
-            "error": {"code": "InternalError", "message": f"server produced an invalid reply (incident {incident})",
+            "error": {"code": ErrorCode.InternalError,
+                      "message": f"server produced an invalid reply (incident {incident})",
                       "details": {"incident_id": incident}},
             "timestamp": message.get("timestamp") or rfc3339(self.clock()),
         }
-        return replacement, "InternalError"
+        return replacement, ErrorCode.InternalError.value

@@ -1,19 +1,19 @@
 """Live sessions: the objects the engine works on, and the registry that holds and lazily loads them.
 
-A `Session` is one session as the engine holds it: identity (id, client, token digest), lifecycle
-state (consulting `stui_protocol_kit.protocol.lifecycle` for every transition), timings, revision counters, the
-workspace (variables as evaluator `Value`s, each with its state-document binding computed once),
-the object registry, the client-owned documents, and the routing ids attached to it.
+A `Session` is one session as the engine holds it: identity (id, client, token digest), its
+`SessionLifecycle` (stui_protocol_kit.protocol.lifecycle: state, timings, deadlines - every transition
+goes through it), revision counters, the workspace (variables as evaluator `Value`s, each with its
+state-document binding computed once), the object registry, the client-owned documents, and the
+routing ids attached to it.
 `SessionRegistry` answers "which session is this id?" from memory, reading a session's row from
 storage only the first time a request names it after start-up, and its state (newest intact
 revision) only when a command needs the state.
 
-Deadlines come from `stui_protocol_kit.reference_server.expiry` only. Object ids are `o<epoch>.<n>`: the epoch is the
-store's, raised durably at every start, so an id is never issued twice for a session, also after a
-restart restored an older revision (INS-1, INS-4).
+Object ids are `o<epoch>.<n>`: the epoch is the store's, raised durably at every start, so an id is
+never issued twice for a session, also after a restart restored an older revision (INS-1, INS-4).
 
-This module never decides protocol outcomes (that is the engine's job) and never writes to storage;
-it must never hold a token, only its SHA-256 digest.
+This module never decides protocol outcomes (that is the engine's job), never writes to storage and
+imports no storage technology, clock or socket; it must never hold a token, only its SHA-256 digest.
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from stui_protocol_kit.protocol.codec import encode
-from stui_protocol_kit.protocol.lifecycle import Event, State, next_state
-from stui_protocol_kit.reference_server import expiry
+from stui_protocol_kit.protocol.lifecycle import Event, SessionLifecycle, State, Timeouts
 from stui_protocol_kit.reference_server.evaluator import Value
 from stui_protocol_kit.reference_server.reply_cache import CachedReply, Fingerprint, ReplyCache
-from stui_protocol_kit.reference_server.storage import SessionRow, SessionStore, StoredRevision
+from stui_protocol_kit.reference_server.store import SessionRow, SessionStore, StoredRevision
 
 OBJECT_ID_PREFIX = "o"
 Binding = dict[str, str]  # {"class": ..., "print_string": ...} as in schemas/state.json
@@ -68,27 +67,19 @@ class Session:
     """One session held by the engine."""
 
     __slots__ = (
-        "session_id", "client_id", "token_digest", "created_at", "last_active_at", "idle_base", "status",
-        "ended_at", "expiry_pending", "revision", "head_revision", "variables", "bindings", "objects", "inspector",
-        "preferences", "server_bytes", "client_bytes", "object_epoch", "next_object", "fallback", "attached",
-        "activity_dirty",
+        "session_id", "client_id", "token_digest", "lifecycle", "expiry_pending", "revision", "head_revision",
+        "variables", "bindings", "objects", "inspector", "preferences", "server_bytes", "client_bytes",
+        "object_epoch", "next_object", "fallback", "attached", "activity_dirty",
     )
 
     def __init__(
-        self, *, session_id: str, client_id: str, token_digest: bytes, created_at: float, last_active_at: float,
-        status: State, ended_at: float | None, revision: int, head_revision: int, object_epoch: int,
-        idle_base: float | None = None,
+        self, *, session_id: str, client_id: str, token_digest: bytes, lifecycle: SessionLifecycle,
+        revision: int, head_revision: int, object_epoch: int,
     ) -> None:
         self.session_id = session_id
         self.client_id = client_id
         self.token_digest = token_digest
-        self.created_at = created_at
-        self.last_active_at = last_active_at  # recorded last activity (VAL-2)
-        # What the idle deadline counts from: the last activity, or the server's start when that is
-        # later and the session was read from storage (stui_protocol_kit.reference_server.expiry, EXP-4).
-        self.idle_base = last_active_at if idle_base is None else idle_base
-        self.status = status
-        self.ended_at = ended_at
+        self.lifecycle = lifecycle
         self.expiry_pending = False  # expired in memory, not yet written to storage
         self.revision = revision  # the revision the held state derives from
         self.head_revision = head_revision  # highest revision ever assigned: never reused
@@ -107,37 +98,34 @@ class Session:
 
     # -- authentication and lifecycle ------------------------------------------------------------
 
+    @property
+    def status(self) -> State:
+        return self.lifecycle.state
+
+    @property
+    def last_active_at(self) -> float:
+        return self.lifecycle.last_active_at
+
     def token_matches(self, token: str) -> bool:
         return hmac.compare_digest(self.token_digest, token_digest(token))
 
-    def expire_if_due(self, now: float, idle_timeout_s: float, absolute_timeout_s: float) -> None:
-        """An active session past its deadline becomes EXPIRED (ended at the deadline, not at `now`),
-        pending the durable write that must precede any SessionExpired reply."""
-        if self.status is State.ACTIVE:
-            deadline, event = self.deadline(idle_timeout_s, absolute_timeout_s)
-            if now >= deadline:
-                self.apply(event, deadline)
-                self.expiry_pending = True
-
-    def deadline(self, idle_timeout_s: float, absolute_timeout_s: float) -> tuple[float, Event]:
-        """When the session expires, and which timeout it is (the earlier one)."""
-        return expiry.deadline(self.created_at, self.idle_base, idle_timeout_s, absolute_timeout_s)
-
-    def apply(self, event: Event, at: float) -> None:
-        """A lifecycle transition; raises TransitionError when the table does not allow it."""
-        self.status = next_state(self.status, event)
-        if self.status is not State.ACTIVE and self.ended_at is None:
-            self.ended_at = at
+    def advance(self, now: float) -> list[Event]:
+        """Fire the lifecycle's transitions in time due at `now`; an expiry becomes pending its
+        durable write, which must precede any SessionExpired reply."""
+        fired = self.lifecycle.advance(now)
+        if any(event in (Event.IDLE_TIMEOUT, Event.ABSOLUTE_TIMEOUT) for event in fired):
+            self.expiry_pending = True
+        return fired
 
     def touch(self, now: float) -> None:
-        """A successful session-scoped request (the lifecycle's USE event). A clock that stepped
-        back moves nothing: deadlines never move earlier."""
-        self.status = next_state(self.status, Event.USE)
-        if now > self.last_active_at:
-            self.last_active_at = now
+        """A successful session-scoped request (the lifecycle's USE event)."""
+        before = self.lifecycle.last_active_at
+        self.lifecycle.process_event(Event.USE, now)
+        if self.lifecycle.last_active_at != before:
             self.activity_dirty = True
-        if now > self.idle_base:
-            self.idle_base = now
+
+    def expires_at(self) -> float:
+        return self.lifecycle.deadline()[0]
 
     def attached_count(self, now: float, window_s: float, requester: str) -> int:
         """Connections attached now, counting the requester (whose request is succeeding)."""
@@ -234,9 +222,10 @@ class Session:
         self.client_bytes = client_parts_size(self.inspector, self.preferences)
 
     def to_row(self) -> SessionRow:
+        lc = self.lifecycle
         return SessionRow(
-            self.session_id, self.client_id, self.token_digest, self.created_at, self.last_active_at,
-            self.status.value, self.ended_at, self.head_revision,
+            self.session_id, self.client_id, self.token_digest, lc.created_at, lc.last_active_at,
+            lc.state.value, lc.ended_at, self.head_revision,
         )
 
 
@@ -251,9 +240,10 @@ def encode_state(document: dict[str, Any]) -> bytes:
 class SessionRegistry:
     """The sessions the engine holds, by id, loaded from storage on first use."""
 
-    def __init__(self, store: SessionStore, replies: ReplyCache, started_at: float) -> None:
+    def __init__(self, store: SessionStore, replies: ReplyCache, started_at: float, timeouts: Timeouts) -> None:
         self.store = store
         self.started_at = started_at
+        self.timeouts = timeouts
         self.replies = replies
         self.live: dict[str, Session] = {}
         self.peers: dict[str, set[str]] = {}  # routing id -> ids of held sessions it is attached to
@@ -265,12 +255,13 @@ class SessionRegistry:
         row = self.store.load_session(session_id)
         if row is None:
             return None
-        status = State(row.status)
-        base = expiry.idle_base(row.last_active_at, self.started_at) if status is State.ACTIVE else row.last_active_at
+        lifecycle = SessionLifecycle.restore(
+            self.timeouts, state=State(row.status), created_at=row.created_at, last_active_at=row.last_active_at,
+            ended_at=row.ended_at, started_at=self.started_at,
+        )
         session = Session(
             session_id=row.session_id, client_id=row.client_id, token_digest=bytes(row.token_digest),
-            created_at=row.created_at, last_active_at=row.last_active_at, idle_base=base, status=status,
-            ended_at=row.ended_at, revision=row.head_revision, head_revision=row.head_revision,
+            lifecycle=lifecycle, revision=row.head_revision, head_revision=row.head_revision,
             object_epoch=self.store.epoch,
         )
         # Durable retry replies (snapshot/close) come back with the session, so a client that lost

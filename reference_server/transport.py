@@ -1,16 +1,17 @@
 """The reference server's ZeroMQ side: one ROUTER socket, a socket monitor, and the serving loop.
 
 Theory of operation: the loop receives from the ROUTER (blocking, with a short timeout) and looks at
-its monitor socket between messages. Each message is split into
-its routing envelope and body frames by the convention of docs/architecture.md (REQ: `[id, b"",
-body]`, DEALER: `[id, body]`), handed to the engine, and the reply goes back with the same envelope.
+its monitor socket between messages. Each message is split into its routing envelope and body
+frames by `stui_protocol_kit.protocol.framing.split_envelope` (REQ: `[id, b"", body]`, DEALER:
+`[id, body]`), handed to the engine, and the reply goes back with the same envelope (`_send`).
 Messages are handled one at a time, so a slow request delays others by its own processing only; the
 engine's `tick()` runs between messages at the configured interval. The monitor's DISCONNECTED
 events, matched to routing ids through the file descriptor each message arrived on, tell the engine
-which clients left.
+which clients left. The per-request log line (DEBUG) is written here, where the time is measured.
 
-This module owns every socket and the stop flag, and nothing else: it must never interpret a body,
-touch storage or decide a reply. Signal handlers live in the CLI and only call `request_stop()`.
+This module owns every socket, the clock of the serving loop and the stop flag, and nothing else: it
+must never interpret a body, touch storage or decide a reply. Signal handlers live in the CLI and
+only call `request_stop()`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import logging
 import time
 
 import zmq
-from stui_protocol_kit.reference_server.engine import Engine
+from stui_protocol_kit.protocol.framing import Envelope, split_envelope
+from stui_protocol_kit.reference_server.engine import Engine, Reply
 from zmq.utils.monitor import recv_monitor_message
 
 log = logging.getLogger("stui.reference_server")
+request_log = logging.getLogger("stui.reference_server.requests")
 
 
 class RouterTransport:
@@ -77,18 +80,20 @@ class RouterTransport:
             self._drain_monitor()
 
     def _serve_one(self, frames: list[zmq.Frame]) -> None:
-        routing_id = frames[0].bytes
-        peer = routing_id.hex()
+        envelope = split_envelope([frame.bytes for frame in frames])
+        peer = envelope.routing_id.hex()
         if peer not in self._peer_fd and len(frames) > 1:
             self._remember_fd(peer, frames[-1])
-        rest = [frame.bytes for frame in frames[1:]]
-        # A lone empty frame is a DEALER body of zero bytes (spec 1.1), answered "json".
-        if len(rest) > 1 and rest[0] == b"":
-            prefix, body_frames = [routing_id, b""], rest[1:]  # REQ, or DEALER emulating REQ
-        else:
-            prefix, body_frames = [routing_id], rest  # plain DEALER
-        reply = self.engine.handle(body_frames, peer)
-        self.socket.send_multipart([*prefix, reply])
+        started = time.perf_counter()
+        reply = self.engine.process(list(envelope.body_frames), peer)
+        # Per request: DEBUG. INFO is for connections, attach/detach, start/stop and failures.
+        if request_log.isEnabledFor(logging.DEBUG):
+            _log_request(reply, time.perf_counter() - started, peer)
+        self._send(envelope, reply.body)
+
+    def _send(self, envelope: Envelope, body: bytes) -> None:
+        """Send a reply the way its request came."""
+        self.socket.send_multipart(envelope.reply_frames(body))
 
     def _remember_fd(self, peer: str, frame: zmq.Frame) -> None:
         try:
@@ -127,3 +132,12 @@ class RouterTransport:
             self.socket.disable_monitor()
         self.monitor.close(linger=0)
         self.socket.close()
+
+
+def _log_request(reply: Reply, duration_s: float, peer: str) -> None:
+    """One `key=value` line per request (never a token; the session id's first 8 characters only)."""
+    request_log.debug(
+        "request command=%s session=%s outcome=%s duration_us=%d peer=%s",
+        reply.command or "-", reply.session_id[:8] if reply.session_id else "-", reply.outcome,
+        duration_s * 1e6, peer or "-",
+    )

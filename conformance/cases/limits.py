@@ -15,9 +15,10 @@ from stui_protocol_kit.conformance.verifiers import (
     expect_success,
 )
 from stui_protocol_kit.protocol.codec import encode
+from stui_protocol_kit.protocol.facts import LIMIT_MINIMUMS, REQUIRED_LIMITS
 
-MINIMUMS = {"max_message_bytes": 65536, "max_nesting_depth": 32, "idle_timeout_s": 1, "absolute_timeout_s": 1,
-            "tombstone_retention_s": 1, "retry_window_s": 1, "max_sessions_per_client": 1}
+# The limits hello must announce, with the smallest value each may have (hello.json, spec/11-limits.md).
+MINIMUMS = {name: minimum for name, minimum in LIMIT_MINIMUMS.items() if name in REQUIRED_LIMITS}
 
 
 def _padded_snapshot(ctx: CaseContext, params: dict, size: int, char: str = "x") -> bytes:

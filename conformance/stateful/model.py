@@ -6,10 +6,12 @@ Theory of operation:
    the model to the state the reply implies. Where the spec leaves a choice (a session that may or may
    not have expired yet at a timing boundary, a retry-cache entry at the edge of its window, `source`
    after a restart), the model accepts every allowed reply and follows the one observed.
-2. Lifecycle decisions come from `stui_protocol_kit.protocol.lifecycle` (the transition table and STATE_ERRORS);
-   the model never restates them. Everything else follows docs/architecture.md "Protocol decisions":
-   error precedence, revisions, retries keyed by (session_id, id) and (client_id, id), client-owned
-   `inspector`/`preferences`, server-owned workspace bindings, restart to the durable state.
+2. Lifecycle decisions come from `stui_protocol_kit.protocol.lifecycle`: each model session holds a
+   `SessionLifecycle` (transitions, deadline and retention formulas, the error each state answers);
+   the model adds only its timing slack and never restates them. Everything else follows
+   docs/architecture.md "Protocol decisions": error precedence, revisions, retries keyed by
+   (session_id, id) and (client_id, id), client-owned `inspector`/`preferences`, server-owned
+   workspace bindings, restart to the durable state.
 3. Evaluate is predicted only for the small subset the generators write (integer and string
    literals, variables, `+ - * ,` left to right, `name := expr`, statements separated by `.`); code
    outside it makes the model accept any success or EvaluationError and forget what it assigned.
@@ -26,7 +28,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from stui_protocol_kit.protocol.lifecycle import STATE_ERRORS, Event, State, next_state
+from stui_protocol_kit.protocol.facts import DURABLE_RETRY_COMMANDS, Capability
+from stui_protocol_kit.protocol.lifecycle import Event, SessionLifecycle, State, Timeouts
 from stui_protocol_kit.protocol.validation import MessageValidator, validator
 
 Json = Any
@@ -206,8 +209,7 @@ class ModelSession:
     session_id: str
     token: str
     client_id: str
-    created_at: float
-    state: State = State.ACTIVE
+    lifecycle: SessionLifecycle
     revision: int = 0
     # name -> raw value (int | str) or UNKNOWN; raw values so the subset evaluator can compute with them
     variables: dict[str, Any] = field(default_factory=dict)
@@ -216,9 +218,11 @@ class ModelSession:
     inspector: Json = field(default_factory=dict)
     preferences: Json = field(default_factory=dict)
     durable: Durable = field(default_factory=Durable)
-    last_success: float = 0.0
-    ended_at: float | None = None
     restarted: bool = False  # a restart happened since the last resume: `source` may be "durable"
+
+    @property
+    def state(self) -> State:
+        return self.lifecycle.state
 
     def save_durable(self) -> None:
         self.durable = Durable(self.revision, dict(self.variables), dict(self.objects),
@@ -281,24 +285,22 @@ class ProtocolModel:
         value = self.limits.get(name)
         return float(value) if isinstance(value, int) and not isinstance(value, bool) else default
 
+    def _timeouts(self) -> Timeouts:
+        return Timeouts(self._limit("idle_timeout_s", 1e18), self._limit("absolute_timeout_s", 1e18),
+                        self._limit("tombstone_retention_s", 1e18))
+
     def _expiry(self, s: ModelSession, now: float) -> tuple[bool, bool]:
         """(may have expired, must have expired) for an active session at `now`."""
-        deadline = min(s.last_success + self._limit("idle_timeout_s", 1e18),
-                       s.created_at + self._limit("absolute_timeout_s", 1e18))
+        deadline, _ = s.lifecycle.deadline()
         return now >= deadline - TIMING_SLACK_S, now >= deadline + TIMING_SLACK_S
 
     def _purge(self, s: ModelSession, now: float) -> tuple[bool, bool]:
         """(may be purged, must be purged) for a closed or expired session."""
-        retention = self._limit("tombstone_retention_s", 1e18)
+        purge_at = s.lifecycle.purge_at()
         if s.state is State.ACTIVE:
             may_expire, _ = self._expiry(s, now)
-            if not may_expire:
-                return False, False
-            deadline = min(s.last_success + self._limit("idle_timeout_s", 1e18),
-                           s.created_at + self._limit("absolute_timeout_s", 1e18))
-            return now >= deadline + retention - TIMING_SLACK_S, False
-        ended = s.ended_at if s.ended_at is not None else now
-        return now >= ended + retention - TIMING_SLACK_S, now >= ended + retention + TIMING_SLACK_S
+            return (may_expire and now >= purge_at - TIMING_SLACK_S), False
+        return now >= purge_at - TIMING_SLACK_S, now >= purge_at + TIMING_SLACK_S
 
     def live_sessions_of(self, client_id: str, now: float) -> tuple[int, int]:
         """(certainly live, possibly live) sessions of a client, for the per-client limit."""
@@ -319,7 +321,7 @@ class ProtocolModel:
         for s in self.sessions:
             s.restore_durable()
             s.restarted = True
-        durable_retries = "retry.durable" in self.capabilities
+        durable_retries = Capability.RETRY_DURABLE in self.capabilities
         self.cache = {k: e for k, e in self.cache.items() if e.durable and durable_retries}
         self.create_cache.clear()
 
@@ -415,9 +417,8 @@ class ProtocolModel:
         if result.get("session_id") in self.by_id:
             out.problems.append("session.create returned the id of an existing session")
             return
-        s = ModelSession(len(self.sessions) + 1, result["session_id"], result["token"], client_id, now,
-                         last_success=now)
-        s.state = next_state(None, Event.CREATE)
+        s = ModelSession(len(self.sessions) + 1, result["session_id"], result["token"], client_id,
+                         SessionLifecycle.create(self._timeouts(), now))
         s.save_durable()
         self.sessions.append(s)
         self.by_id[s.session_id] = s
@@ -436,7 +437,7 @@ class ProtocolModel:
         code = self._code(reply)
         if must_purge or (may_purge and code == "SessionNotFound"):
             if self._expect_code(out, reply, {"SessionNotFound"}):
-                self._forget(s)
+                self._forget(s, now)
             return
         if params["token"] != s.token:
             self._expect_code(out, reply, {"InvalidToken"})
@@ -466,8 +467,8 @@ class ProtocolModel:
         if s.state is State.ACTIVE:
             may_expire, must_expire = self._expiry(s, now)
             if must_expire or (may_expire and code == "SessionExpired"):
-                s.state, s.ended_at = next_state(s.state, Event.IDLE_TIMEOUT), now
-        state_error = STATE_ERRORS[s.state]
+                s.lifecycle.expire(now)
+        state_error = s.lifecycle.answer()
         if state_error is not None:
             if self._expect_code(out, reply, {state_error}):
                 self._remember(key, command, fp, reply, now, durable=False)
@@ -479,16 +480,18 @@ class ProtocolModel:
         }[command]
         handler(out, s, params, reply, now)
         if not out.problems:
-            if self._code(reply) is None:
-                s.last_success = now
-            durable = command in ("session.snapshot", "session.close") and self._code(reply) is None
+            if self._code(reply) is None and s.state is State.ACTIVE:
+                s.lifecycle.process_event(Event.USE, now)
+            durable = command in DURABLE_RETRY_COMMANDS and self._code(reply) is None
             self._remember(key, command, fp, reply, now, durable=durable)
 
     def _remember(self, key: tuple[str, str], command: str, fp: str, reply: Json, now: float, durable: bool) -> None:
         self.cache[key] = CacheEntry(command, fp, reply, now, durable)
 
-    def _forget(self, s: ModelSession) -> None:
-        s.state = State.PURGED
+    def _forget(self, s: ModelSession, now: float) -> None:
+        if s.state is State.ACTIVE:
+            s.lifecycle.expire(now)
+        s.lifecycle.process_event(Event.RETENTION_ELAPSED, now)
         self.by_id.pop(s.session_id, None)
         self.cache = {k: e for k, e in self.cache.items() if k[0] != s.session_id}
 
@@ -565,7 +568,7 @@ class ProtocolModel:
         if not self._expect_code(out, reply, {None}):
             return
         self._same(out, "result.session_id", s.session_id, self._result(reply).get("session_id"))
-        s.state, s.ended_at = next_state(s.state, Event.CLOSE), now
+        s.lifecycle.process_event(Event.CLOSE, now)
         s.save_durable()
 
     def _run(self, out: Observation, s: ModelSession, code: str, reply: Json) -> ExpectedBinding | None:

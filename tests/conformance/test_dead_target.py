@@ -6,13 +6,12 @@ against it would look like a hung suite.
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from stui_protocol_kit.conformance.case import Outcome
 from stui_protocol_kit.conformance.runner import RunConfig, run
+from stui_protocol_kit.protocol.server_process import ServerProcess
 
 SERVER = Path(__file__).resolve().parents[1] / "faulty" / "server.py"
 # close.* runs first (groups in name order); its first session.close kills the server.
@@ -36,23 +35,10 @@ def test_embedded_target_that_dies_is_restarted_and_later_cases_still_run():
 
 
 def test_external_target_that_dies_skips_the_rest_with_the_reason(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER), "--fault", "dies-on-close", "--bind", "tcp://127.0.0.1:0",
-         "--data-dir", str(tmp_path / "data"), "--log-level", "WARNING"],
-        stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        endpoint = None
-        deadline = time.monotonic() + 30
-        while endpoint is None and time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if "listening on" in line:
-                endpoint = line.split("listening on", 1)[1].strip()
-        assert endpoint, "the faulty server did not start"
-        report = run(RunConfig(target=endpoint, select=SELECT, timeout_s=2.0))
-    finally:
-        proc.kill()
-        proc.wait(10)
+    with ServerProcess([sys.executable, str(SERVER), "--fault", "dies-on-close", "--bind", "tcp://127.0.0.1:0",
+                        "--data-dir", str(tmp_path / "data"), "--log-level", "WARNING"], name="faulty") as proc:
+        assert proc.endpoint is not None
+        report = run(RunConfig(target=proc.endpoint, select=SELECT, timeout_s=2.0))
     got = outcomes(report)
     assert got["close.success"][0] is Outcome.TIMEOUT
     later = [got[c] for c in got if not c.startswith("close.")]

@@ -2,8 +2,11 @@
 
 Run as a script: `python tests/faulty/server.py --fault NAME [reference server CLI arguments]`. Each
 fault rewrites requests on their way into the reference engine and/or replies on their way out (or,
-for start-up faults, the data dir), so every fault is one small, readable function. The conformance
-suite must fail on the cases listed for the fault in tests/faulty/test_faulty_servers.py.
+for start-up faults, the data dir), so every fault is one small, readable function. The faulty engine
+and transport are handed to the reference server's own start-up (`cli.main(engine_factory=...,
+transport_factory=...)`), so everything but the fault - framing, connection tracking, housekeeping -
+is the reference server's. The conformance suite must fail on the cases listed for the fault in
+tests/faulty/test_faulty_servers.py.
 
 This module must never be imported by the suite: it exists only for the tests.
 """
@@ -21,8 +24,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from stui_protocol_kit.protocol.framing import Envelope  # noqa: E402
 from stui_protocol_kit.reference_server import cli  # noqa: E402
-from stui_protocol_kit.reference_server.engine import Engine  # noqa: E402
+from stui_protocol_kit.reference_server.engine import Engine, Reply  # noqa: E402
 from stui_protocol_kit.reference_server.transport import RouterTransport  # noqa: E402
 
 Message = dict[str, Any]
@@ -43,10 +47,10 @@ class FaultyEngine(Engine):
         super().__init__(*args, **kwargs)
         self.memory: dict[str, Any] = {}
 
-    def handle(self, body_frames: list[bytes], peer: str = "") -> bytes:
+    def process(self, body_frames: list[bytes], peer: str = "") -> Reply:
         special = type(self).raw(self, body_frames)
         if special is not None:
-            return special
+            return Reply(special, None, None, "faulty")
         request: Message | None = None
         if len(body_frames) == 1:
             try:
@@ -66,24 +70,19 @@ class FaultyEngine(Engine):
                 request = json.loads(original)
             if json.dumps(request) != original:
                 body_frames = [json.dumps(request).encode()]
-        reply = json.loads(super().handle(body_frames, peer))
-        out = type(self).after(self, request, reply)
-        return SILENT if out is None else json.dumps(out).encode()
+        answered = super().process(body_frames, peer)
+        out = type(self).after(self, request, json.loads(answered.body))
+        body = SILENT if out is None else json.dumps(out).encode()
+        return Reply(body, answered.command, answered.session_id, answered.outcome)
 
 
 class FaultyTransport(RouterTransport):
-    """Sends nothing when the engine answers SILENT (the `silent-on-bad-json` fault)."""
+    """The reference transport, except that it sends nothing when the engine answers SILENT (the
+    `silent-on-bad-json` fault). Its serving loop, framing and connection tracking are the reference's."""
 
-    def _serve_one(self, frames: Any) -> None:
-        routing_id = frames[0].bytes
-        rest = [frame.bytes for frame in frames[1:]]
-        if len(rest) > 1 and rest[0] == b"":
-            prefix, body_frames = [routing_id, b""], rest[1:]
-        else:
-            prefix, body_frames = [routing_id], rest
-        reply = self.engine.handle(body_frames, routing_id.hex())
-        if reply != SILENT:
-            self.socket.send_multipart([*prefix, reply])
+    def _send(self, envelope: Envelope, body: bytes) -> None:
+        if body != SILENT:
+            super()._send(envelope, body)
 
 
 def _ok(reply: Message, command: str) -> bool:
@@ -290,21 +289,20 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = rest[rest.index("--data-dir") + 1]
         shutil.rmtree(data_dir, ignore_errors=True)
     attrs = {key: staticmethod(fault[key]) for key in ("before", "after", "raw") if key in fault}
-    engine_class = type("Faulty", (FaultyEngine,), attrs)
-    if fault.get("never_expire"):
-        base_init = engine_class.__init__
+    base = NeverExpiringEngine if fault.get("never_expire") else FaultyEngine
+    engine_class = type("Faulty", (base,), attrs)
+    return cli.main(rest, engine_factory=engine_class, transport_factory=FaultyTransport)
 
-        def init(self: Any, config: Any, *a: Any, **kw: Any) -> None:
-            from dataclasses import replace
 
-            announced = config.limits()
-            base_init(self, replace(config, idle_timeout_s=100_000, absolute_timeout_s=100_000), *a, **kw)
-            self._hello_result["limits"] = announced  # announce the short timeouts anyway
+class NeverExpiringEngine(FaultyEngine):
+    """Announces the configured timeouts but runs with 100,000 s ones (the `never-expires` fault)."""
 
-        engine_class.__init__ = init  # type: ignore[method-assign]
-    cli.Engine = engine_class  # type: ignore[misc]
-    cli.RouterTransport = FaultyTransport  # type: ignore[misc]
-    return cli.main(rest)
+    def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:
+        from dataclasses import replace
+
+        announced = config.limits()
+        super().__init__(replace(config, idle_timeout_s=100_000, absolute_timeout_s=100_000), *args, **kwargs)
+        self._hello_result["limits"] = announced  # announce the short timeouts anyway
 
 
 if __name__ == "__main__":

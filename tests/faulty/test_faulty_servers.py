@@ -34,9 +34,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
         "persistence.unsnapshotted-objects-lost"]),
     "reuses-revision": (["snapshot", "concurrency"], [
         "concurrency.distinct-revisions", "concurrency.order-on-one-connection", "snapshot.revisions-increment",
-        "snapshot.revision-conflict", "snapshot.expected-revision-match",
-        # FaultyTransport replaces the reference transport's serve loop, so no fault server notices disconnects
-        "concurrency.disconnect-forgotten"]),
+        "snapshot.revision-conflict", "snapshot.expected-revision-match"]),
     "mislabels-closed": (["close", "lifecycle"], [
         "close.success", "close.twice", "close.closed-at-stable", *AFTER_CLOSE, "lifecycle.no-revival"]),
     "silent-on-bad-json": (["transport"], ["transport.invalid-utf8", "transport.not-json", "transport.not-json-req"]),

@@ -1,4 +1,8 @@
-"""Fixtures for the reference server tests (helpers live in rs_harness.py)."""
+"""Fixtures for the reference server tests (helpers live in rs_harness.py).
+
+`harness` is the engine on the in-memory store (the engine's unit tests: fast, no file); `disk` is
+the engine on a real SQLite store, for what only a file can show (durability on disk, file modes,
+corruption, at-rest secrets)."""
 
 from __future__ import annotations
 
@@ -23,12 +27,21 @@ def config() -> ServerConfig:
     )
 
 
-@pytest.fixture
-def harness(tmp_path: Path, config: ServerConfig, clock: FakeClock) -> Iterator[EngineHarness]:
-    h = EngineHarness(tmp_path / "data", config, clock)
+def _harness(data_dir: Path | None, config: ServerConfig, clock: FakeClock) -> Iterator[EngineHarness]:
+    h = EngineHarness(data_dir, config, clock)
     yield h
     h.engine.close()
     assert h.engine.strict_violations == 0, "the engine produced a schema-invalid reply"
+
+
+@pytest.fixture
+def harness(config: ServerConfig, clock: FakeClock) -> Iterator[EngineHarness]:
+    yield from _harness(None, config, clock)
+
+
+@pytest.fixture
+def disk(tmp_path: Path, config: ServerConfig, clock: FakeClock) -> Iterator[EngineHarness]:
+    yield from _harness(tmp_path / "data", config, clock)
 
 
 @pytest.fixture
@@ -41,5 +54,3 @@ def server(tmp_path: Path) -> Iterator[ThreadServer]:
     yield s
     s.stop()
     assert s.engine.strict_violations == 0
-
-

@@ -1,4 +1,4 @@
-"""Engine units: every command and error path, driven without sockets on a real SQLite store with a
+"""Engine units: every command and error path, driven without sockets on the in-memory store with a
 fake clock."""
 
 from __future__ import annotations
@@ -8,8 +8,10 @@ import logging
 
 import pytest
 from rs_harness import EngineHarness, error_code, request
+from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION, Capability
 from stui_protocol_kit.protocol.validation import validator
 from stui_protocol_kit.reference_server.config import ServerConfig
+from stui_protocol_kit.reference_server.engine import Engine
 
 SESSION_COMMANDS = {
     "session.resume": {},
@@ -26,8 +28,8 @@ UNKNOWN_ID = "Z" * 22
 def test_hello_announces_capabilities_and_integer_limits(harness: EngineHarness) -> None:
     reply = harness.call("hello")
     result = reply["result"]
-    assert result["protocol_versions"] == ["1.0"]
-    assert result["capabilities"] == ["evaluate", "inspect", "retry.durable"]
+    assert result["protocol_versions"] == [PROTOCOL_VERSION]
+    assert sorted(result["capabilities"]) == sorted(c.value for c in Capability)  # it serves all v1 defines
     assert result["limits"]["idle_timeout_s"] == 60
     assert all(type(v) is int for v in result["limits"].values())
     assert not validator().check_response(reply)
@@ -361,18 +363,6 @@ def test_restart_never_expires_a_session_before_its_promised_deadline(harness: E
     assert reply["status"] == "success" and reply["result"]["expires_at"] >= promised
 
 
-def test_token_is_never_stored_in_plain_text(harness: EngineHarness) -> None:
-    tokens = [harness.create()["token"] for _ in range(3)]
-    auth = harness.create("other")
-    harness.call("session.snapshot", auth, rid="s")
-    harness.call("session.close", auth, rid="c")
-    harness.engine.close()
-    blob = b"".join(p.read_bytes() for p in harness.data_dir.iterdir() if p.is_file())
-    for token in [*tokens, auth["token"]]:
-        assert token.encode() not in blob
-    harness.store = harness.engine.store = type(harness.store)(harness.data_dir)  # reopen for fixture teardown
-
-
 def test_token_is_never_logged(harness: EngineHarness, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="stui")
     auth = harness.create()
@@ -382,8 +372,10 @@ def test_token_is_never_logged(harness: EngineHarness, caplog: pytest.LogCapture
     harness.call("session.validate", {**auth, "token": auth["token"][:-1] + "x"})
     harness.call("inspect", {**auth, "expression": "1", "object_id": "o1"})
     harness.call("session.close", auth)
+    harness.engine.peer_disconnected("peer-a")
     text = caplog.text
-    assert "outcome=success" in text and f"session={auth['session_id'][:8]}" in text
+    # The engine logs attach/detach (the per-request line is the transport's: test_sockets.py).
+    assert f"attach session={auth['session_id'][:8]}" in text and "reason=disconnect" in text
     assert auth["token"] not in text and auth["session_id"] not in text
 
 
@@ -443,25 +435,54 @@ def test_envelope_problems_map_to_version_schema_and_unknown_command(harness: En
     assert reply["error"]["details"]["violations"][0]["path"] == "$.parameters.expected_revision"
 
 
-def test_strict_mode_turns_a_schema_invalid_reply_into_internal_error(harness: EngineHarness, caplog) -> None:
-    def break_reply(message: dict) -> dict:
-        if message.get("command") == "session.validate" and message["status"] == "success":
-            message["result"]["revision"] = "one"
-        return message
+class _BrokenValidateEngine(Engine):
+    """The engine with one bug, injected by the test: session.validate's revision is a string."""
 
-    auth = harness.create()
-    harness.engine.response_hook = break_reply
-    reply = harness.call("session.validate", auth)
-    assert error_code(reply) == "InternalError" and reply["error"]["details"]["incident_id"]
-    assert "strict: schema-invalid reply" in caplog.text
-    assert harness.engine.strict_violations == 1
-    harness.engine.response_hook = None
-    harness.engine.strict_violations = 0
-    assert harness.call("session.validate", auth)["status"] == "success"
+    broken = True
+
+    def _reply(self, request_id, command, session_id, now, result):
+        if command == "session.validate" and self.broken:
+            result = {**result, "revision": "one"}
+        return super()._reply(request_id, command, session_id, now, result)
 
 
-def test_engine_without_strict_sends_replies_unchecked(tmp_path, clock) -> None:
-    h = EngineHarness(tmp_path, ServerConfig(), clock)
-    h.engine.response_hook = lambda m: {**m, "result": {"bogus": True}} if m["status"] == "success" else m
-    assert h.call("hello")["result"] == {"bogus": True}
+def test_strict_mode_turns_a_schema_invalid_reply_into_internal_error(config, clock, caplog) -> None:
+    h = EngineHarness(None, config, clock, engine_class=_BrokenValidateEngine)
+    auth = h.create()
+    reply = h.call("session.validate", auth)
+    assert error_code(reply) == "InternalError"
+    incident = reply["error"]["details"]["incident_id"]
+    assert isinstance(incident, str) and len(incident) >= 8  # from the injected random source
+    assert f"strict: schema-invalid reply suppressed incident={incident}" in caplog.text
+    assert h.engine.strict_violations == 1
+    h.engine.broken = False  # type: ignore[attr-defined]
+    assert h.call("session.validate", auth)["status"] == "success"
+    assert h.engine.strict_violations == 1
+
+
+def test_engine_without_strict_sends_replies_unchecked(clock) -> None:
+    h = EngineHarness(None, ServerConfig(), clock, engine_class=_BrokenValidateEngine)
+    auth = h.create()
+    assert h.call("session.validate", auth)["result"]["revision"] == "one"
+    assert h.engine.strict_violations == 0
     h.engine.close()
+
+
+@pytest.mark.parametrize("shape", ["list", "object", "number", "short", "short-list", "short-number", "long-invalid",
+                                   "suffixed"])
+def test_token_of_any_type_is_never_echoed_in_an_error(harness: EngineHarness, shape: str) -> None:
+    auth = harness.create()
+    token = auth["token"]
+    sent, secret = {
+        "list": ([token], token),
+        "object": ({"value": token}, token),
+        "number": (12345678901234567890, "12345678901234567890"),
+        "short": ("s3cr", "s3cr"),
+        "short-list": (["s3cr"], "s3cr"),
+        "short-number": (4711, "4711"),
+        "long-invalid": ("ab$cd-secret-token-value", "ab$cd-secret-token-value"),
+        "suffixed": (token + "!", token),
+    }[shape]
+    reply = harness.call("session.validate", {"session_id": auth["session_id"], "token": sent})
+    assert error_code(reply) == "InvalidRequest"
+    assert secret not in json.dumps(reply)

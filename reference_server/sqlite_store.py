@@ -1,4 +1,4 @@
-"""Durable session storage on SQLite: session rows, the last K revisions, and durable retry replies.
+"""The server's `SessionStore` on SQLite: session rows, the last K revisions, and durable retry replies.
 
 Theory of operation:
 1. A success reply to create, snapshot or close is sent only after the change is committed with
@@ -18,6 +18,14 @@ Theory of operation:
    read-only connection; only our own store is then switched to WAL. The data directory is created
    0700 and the database file 0600 (spec SEC-11): the store holds session state and token digests.
 
+7. Every SQLite or OS failure leaves this module as `StoreError` (`SessionIdTaken` for a taken
+   primary key), the only exceptions the engine knows (stui_protocol_kit.reference_server.store).
+8. Two SQL statements restate formulas of stui_protocol_kit.protocol.lifecycle over a row's columns:
+   the deadline (`DEADLINE_SQL`, for sessions only storage holds, which `expire_overdue` expires
+   without loading them) and the retention's end (`purge`). They stay in SQL because loading every
+   stored session to apply the Python formula would defeat lazy loading; a test checks that each
+   agrees with the lifecycle's formula.
+
 What this module must never do: store a token (only its SHA-256 digest reaches it), start silently
 on a store it cannot read (it raises StoreError with the reason), or know about the protocol's
 messages beyond the opaque reply bytes it keeps for retries.
@@ -27,14 +35,22 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
+import functools
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
-from stui_protocol_kit.reference_server.expiry import DEADLINE_SQL
+from stui_protocol_kit.protocol.lifecycle import Timeouts
+from stui_protocol_kit.reference_server.store import (
+    RetryRow,
+    SessionIdTaken,
+    SessionRow,
+    StoredRevision,
+    StoreError,
+    checksum,
+)
 
 STORE_FILE = "sessions.sqlite3"
 LOCK_FILE = "sessions.lock"
@@ -78,49 +94,29 @@ _META_DDL = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGE
 _TABLES = {"sessions", "revisions", "retry_replies"}
 
 
-class StoreError(Exception):
-    """The store cannot be opened or used; the message says which file and why."""
+# The deadline of stui_protocol_kit.protocol.lifecycle.deadline over a `sessions` row, for a server
+# started at :started_at (idle base: lifecycle.idle_base_after_start), with named parameters.
+DEADLINE_SQL = "MIN(MAX(last_active_at, :started_at) + :idle_timeout_s, created_at + :absolute_timeout_s)"
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True)
-class SessionRow:
-    """One session as stored (no state: that lives in revisions)."""
+def _store_errors(method: _F) -> _F:
+    """Every SQLite/OS failure of a store method leaves it as StoreError (the engine's only kind)."""
 
-    session_id: str
-    client_id: str
-    token_digest: bytes
-    created_at: float
-    last_active_at: float
-    status: str  # lifecycle.State value: active, closed, expired
-    ended_at: float | None
-    head_revision: int
+    @functools.wraps(method)
+    def wrapper(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except StoreError:
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"session store {self.path}: {method.__name__} failed: {exc}") from exc
 
-
-@dataclass(frozen=True)
-class StoredRevision:
-    revision: int
-    saved_at: float
-    state: bytes
-    checksum: bytes
-
-    @property
-    def intact(self) -> bool:
-        return hashlib.sha256(self.state).digest() == self.checksum
+    return wrapper  # type: ignore[return-value]
 
 
-@dataclass(frozen=True)
-class RetryRow:
-    request_id: str
-    fingerprint: bytes
-    reply: bytes
-    stored_at: float
-
-
-def checksum(state: bytes) -> bytes:
-    return hashlib.sha256(state).digest()
-
-
-class SessionStore:
+class SqliteStore:
     """The SQLite session store of one data directory. Single-threaded: one engine owns it."""
 
     def __init__(self, data_dir: Path | str, *, max_revisions_kept: int = 5) -> None:
@@ -267,8 +263,15 @@ class SessionStore:
 
     # -- durable changes (committed before the engine replies) -------------------------------------
 
+    @_store_errors
     def create_session(self, row: SessionRow, state: bytes) -> None:
-        """Raises sqlite3.IntegrityError when the session id is taken (the caller draws another)."""
+        """Raises SessionIdTaken when the session id is taken (the caller draws another)."""
+        try:
+            self._insert_session(row, state)
+        except sqlite3.IntegrityError as exc:
+            raise SessionIdTaken(f"session id {row.session_id[:8]}... is taken") from exc
+
+    def _insert_session(self, row: SessionRow, state: bytes) -> None:
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -280,6 +283,7 @@ class SessionStore:
                 (row.session_id, row.head_revision, row.created_at, state, checksum(state)),
             )
 
+    @_store_errors
     def save_snapshot(
         self, session_id: str, revision: int, saved_at: float, state: bytes, retry: RetryRow,
     ) -> None:
@@ -300,6 +304,7 @@ class SessionStore:
             )
             self._put_retry(db, session_id, retry)
 
+    @_store_errors
     def close_session(self, session_id: str, closed_at: float, retry: RetryRow) -> None:
         with self._transaction() as db:
             db.execute(
@@ -309,6 +314,7 @@ class SessionStore:
             )
             self._put_retry(db, session_id, retry)
 
+    @_store_errors
     def expire_session(self, session_id: str, expired_at: float) -> None:
         """Mark one session expired (an expiry decided while answering a request, before the reply)."""
         self.db.execute(
@@ -316,6 +322,7 @@ class SessionStore:
             (expired_at, session_id),
         )
 
+    @_store_errors
     def put_retry(self, session_id: str, retry: RetryRow) -> None:
         """Keep an error reply of snapshot/close for retries (one insert, committed on return)."""
         self._put_retry(self.db, session_id, retry)
@@ -329,6 +336,7 @@ class SessionStore:
 
     # -- lazy reads ---------------------------------------------------------------------------------
 
+    @_store_errors
     def load_session(self, session_id: str) -> SessionRow | None:
         row = self.db.execute(
             "SELECT session_id, client_id, token_digest, created_at, last_active_at, status, ended_at, "
@@ -340,12 +348,16 @@ class SessionStore:
         self.rows_loaded += 1
         return SessionRow(*row)
 
+    @_store_errors
     def load_revisions(self, session_id: str) -> Iterator[StoredRevision | tuple[int, str]]:
         """The session's kept revisions, newest first. A row SQLite cannot read is yielded as
         `(revision, reason)` so the caller can fall back past it."""
         numbers = [r[0] for r in self.db.execute(
             "SELECT revision FROM revisions WHERE session_id = ? ORDER BY revision DESC", (session_id,)
         )]
+        return self._revisions(session_id, numbers)
+
+    def _revisions(self, session_id: str, numbers: list[int]) -> Iterator[StoredRevision | tuple[int, str]]:
         for number in numbers:
             try:
                 row = self.db.execute(
@@ -358,6 +370,7 @@ class SessionStore:
             if row is not None:
                 yield StoredRevision(row[0], row[1], bytes(row[2]), bytes(row[3]))
 
+    @_store_errors
     def load_retry_rows(self, session_id: str, since: float) -> list[RetryRow]:
         return [
             RetryRow(r[0], bytes(r[1]), bytes(r[2]), r[3])
@@ -368,6 +381,7 @@ class SessionStore:
             )
         ]
 
+    @_store_errors
     def active_sessions_of_client(self, client_id: str) -> list[tuple[str, float, float]]:
         """(session_id, created_at, last_active_at) of the client's sessions stored as active."""
         return list(self.db.execute(
@@ -377,6 +391,7 @@ class SessionStore:
 
     # -- housekeeping (batched, off the reply path) -------------------------------------------------
 
+    @_store_errors
     def flush_activity(self, activity: Iterable[tuple[str, float]]) -> None:
         with self._transaction() as db:
             db.executemany(
@@ -384,6 +399,7 @@ class SessionStore:
                 ((at, sid, at) for sid, at in activity),
             )
 
+    @_store_errors
     def mark_expired(self, expired: Iterable[tuple[str, float]]) -> None:
         with self._transaction() as db:
             db.executemany(
@@ -391,25 +407,27 @@ class SessionStore:
                 ((at, sid) for sid, at in expired),
             )
 
-    def expire_overdue(self, now: float, idle_timeout_s: float, absolute_timeout_s: float, started_at: float) -> int:
-        """Mark stored active sessions past their deadline as expired (the engine flushes the activity
-        of the sessions it holds first), by stui_protocol_kit.reference_server.expiry's formula."""
+    @_store_errors
+    def expire_overdue(self, now: float, timeouts: Timeouts, started_at: float) -> int:
+        """Mark stored active sessions past their deadline as expired, ended at the deadline (the
+        engine flushes the activity of the sessions it holds first), by DEADLINE_SQL."""
         with self._transaction() as db:
             cursor = db.execute(
                 f"UPDATE sessions SET status = 'expired', ended_at = {DEADLINE_SQL} "
                 f"WHERE status = 'active' AND {DEADLINE_SQL} <= :now",
-                {"started_at": started_at, "idle_timeout_s": idle_timeout_s,
-                 "absolute_timeout_s": absolute_timeout_s, "now": now},
+                {"started_at": started_at, "idle_timeout_s": timeouts.idle_timeout_s,
+                 "absolute_timeout_s": timeouts.absolute_timeout_s, "now": now},
             )
             return cursor.rowcount
 
-    def purge(self, now: float, tombstone_retention_s: float, retry_window_s: float) -> list[str]:
-        """Delete tombstones past retention (with their revisions and retry replies) and retry
-        replies past the window. Returns the purged session ids."""
+    @_store_errors
+    def purge(self, now: float, timeouts: Timeouts, retry_window_s: float) -> list[str]:
+        """Delete tombstones past retention (lifecycle.retention_end; with their revisions and retry
+        replies) and retry replies past the window. Returns the purged session ids."""
         with self._transaction() as db:
             ids = [r[0] for r in db.execute(
                 "SELECT session_id FROM sessions WHERE status != 'active' AND ended_at + ? <= ?",
-                (tombstone_retention_s, now),
+                (timeouts.tombstone_retention_s, now),
             )]
             for sid in ids:
                 db.execute("DELETE FROM revisions WHERE session_id = ?", (sid,))
@@ -418,5 +436,6 @@ class SessionStore:
             db.execute("DELETE FROM retry_replies WHERE stored_at + ? <= ?", (retry_window_s, now))
         return ids
 
+    @_store_errors
     def session_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM sessions").fetchone()[0]

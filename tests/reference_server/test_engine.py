@@ -54,9 +54,10 @@ def test_new_session_state_is_empty_document(harness: EngineHarness) -> None:
 
 @pytest.mark.parametrize("command", sorted(SESSION_COMMANDS))
 def test_unknown_session_id_answers_session_not_found(harness: EngineHarness, command: str) -> None:
-    reply = harness.call(command, {"session_id": UNKNOWN_ID, "token": OTHER_TOKEN, **SESSION_COMMANDS[command]})
+    reply = harness.call(command, {"session_id": UNKNOWN_ID, "token": OTHER_TOKEN, **SESSION_COMMANDS[command]},
+                         rid="unknown-1")
     assert error_code(reply) == "SessionNotFound"
-    assert reply["command"] == command and reply["id"]
+    assert reply["command"] == command and reply["id"] == "unknown-1"
 
 
 @pytest.mark.parametrize("command", sorted(SESSION_COMMANDS))
@@ -423,7 +424,8 @@ def test_malformed_body_gets_error_with_null_echo_and_changes_nothing(
 
 def test_envelope_problems_map_to_version_schema_and_unknown_command(harness: EngineHarness) -> None:
     reply = harness.send({"version": "2.0"})
-    assert error_code(reply) == "UnsupportedVersion" and reply["error"]["details"]["supported_versions"] == ["1.0"]
+    assert error_code(reply) == "UnsupportedVersion"
+    assert reply["error"]["details"]["supported_versions"] == [PROTOCOL_VERSION]
     reply = harness.send({"id": "x", "version": "1.0", "command": "hello", "parameters": {}, "extra": 1})
     assert error_code(reply) == "InvalidRequest" and reply["id"] == "x" and reply["command"] == "hello"
     reply = harness.send(request("session.fly", {}))

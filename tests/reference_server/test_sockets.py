@@ -12,6 +12,7 @@ import pytest
 import zmq
 from rs_harness import ThreadServer, call, error_code, request
 from stui_protocol_kit.protocol.client import ProtocolClient
+from stui_protocol_kit.reference_server.engine import SERVED_CAPABILITIES
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def _session(client: ProtocolClient, client_id: str = "sock") -> dict[str, str]:
 @pytest.mark.parametrize("kind", [zmq.REQ, zmq.DEALER])
 def test_full_session_flow_over_socket(server: ThreadServer, context, kind: int) -> None:
     client = Client(context, server.endpoint, kind)
-    assert call(client, "hello")["result"]["capabilities"] == ["evaluate", "inspect", "retry.durable"]
+    assert call(client, "hello")["result"]["capabilities"] == [c.value for c in SERVED_CAPABILITIES]
     auth = _session(client)
     assert call(client, "evaluate", {**auth, "code": "x := 2 + 3 * 4"})["result"]["print_string"] == "20"
     assert call(client, "session.snapshot", auth)["result"]["revision"] == 1

@@ -244,7 +244,12 @@ class Walker:
             keys = sorted(k for k in set(old_notes) | set(new_notes) if old_notes.get(k) != new_notes.get(k))
             self.emit("ANNOTATION-CHANGED", steps, o_raw, n_raw, "annotation " + ", ".join(keys) + " changed", ctx,
                       keywords=keys)
+        if canon_value(o) == canon_value(n):
+            return
         if canon(o) == canon(n):
+            if o.get("pattern") != n.get("pattern"):
+                self._pattern(o, n, steps, ctx)  # written differently, same after normalisation
+            self._annotations_below(o, n, steps, ctx)  # same assertions: only annotations can differ below
             return
         if self._version_bump(o, n, steps):
             return
@@ -266,13 +271,34 @@ class Walker:
                 self.emit("CONSTRAINT-TIGHTENED" if n.get("uniqueItems") else "CONSTRAINT-LOOSENED", steps, o_raw,
                           n_raw, f"uniqueItems {bool(o.get('uniqueItems'))} -> {bool(n.get('uniqueItems'))}", ctx,
                           keyword="uniqueItems", old_value=o.get("uniqueItems"), new_value=n.get("uniqueItems"))
-            if canon(o.get("items", True)) != canon(n.get("items", True)):
+            if canon_value(o.get("items", True)) != canon_value(n.get("items", True)):
                 self.node(o.get("items", True), n.get("items", True), (*steps, Step("items")),
                           (ctx[0], (*ctx[1], Step("items"))))
         if applies(frozenset({"object"})):
+            self._counts(o, n, "object", steps, ctx)
             self._object(o, n, steps, ctx)
         self._variants(o, n, steps, ctx)
         self._rest(o, n, steps, ctx)
+
+    def _annotations_below(self, o: dict[str, Any], n: dict[str, Any], steps: tuple[Step, ...],
+                           ctx: tuple[str, tuple]) -> None:
+        """Visit the sub-schemas of two nodes with equal assertions, for ANNOTATION-CHANGED."""
+
+        def down(step: Step, a: Schema, b: Schema) -> None:
+            self.node(a, b, (*steps, step), (ctx[0], (*ctx[1], step)))
+
+        for name, sub in (n.get("properties") or {}).items():
+            if name in (o.get("properties") or {}):
+                down(Step("prop", name), o["properties"][name], sub)
+        for key, step in (("items", Step("items")), ("additionalProperties", Step("value")),
+                          ("propertyNames", Step("names"))):
+            if isinstance(o.get(key), dict) and isinstance(n.get(key), dict):
+                down(step, o[key], n[key])
+        for keyword in ("oneOf", "anyOf"):
+            if isinstance(o.get(keyword), list) and isinstance(n.get(keyword), list):
+                pairs, _, _ = match_variants(o[keyword], n[keyword])
+                for i, j in pairs:
+                    down(Step("variant", variant_label(n[keyword][j], j), keyword, i, j), o[keyword][i], n[keyword][j])
 
     def _version_bump(self, o: dict[str, Any], n: dict[str, Any], steps: tuple[Step, ...]) -> bool:
         """The envelope's `version` constant changing from the old to the new protocol version is the
@@ -390,11 +416,11 @@ class Walker:
             self.emit("OBJECT-OPENED", steps, o, n, "object opened: members it does not define are allowed", ctx)
         elif co is not False and cn is False:
             self.emit("OBJECT-CLOSED", steps, o, n, "object closed: members it does not define are rejected", ctx)
-        elif canon(co) != canon(cn):
+        elif canon_value(co) != canon_value(cn):
             step = Step("value")
             self.node(co, cn, (*steps, step), (ctx[0], (*ctx[1], step)))
         no, nn = o.get("propertyNames", True), n.get("propertyNames", True)
-        if canon(no) != canon(nn):
+        if canon_value(no) != canon_value(nn):
             step = Step("names")
             self.node(no, nn, (*steps, step), (ctx[0], (*ctx[1], step)))
 
@@ -430,7 +456,7 @@ class Walker:
         for family in families:
             self.emit(family, steps, o, n, f"member {name!r}: {words[so]} -> {words[sn]}", ctx, member=name,
                       old_state=so, new_state=sn)
-        if recurse and differs:
+        if recurse and canon_value(vo) != canon_value(vn):
             step = Step("prop", name)
             self.node(vo, vn, (*steps, step), (ctx[0], (*ctx[1], step)))
 
@@ -443,11 +469,9 @@ class Walker:
                 continue
             if lo is None or ln is None or not isinstance(lo, list) or not isinstance(ln, list):
                 continue  # a composition added or removed as a whole: the SCHEMA family (_rest) decides
-            if canon({keyword: lo}) == canon({keyword: ln}):
-                continue  # same variants, any order
-            pairs, lonely_old, lonely_new = match_variants(lo, ln)
+            pairs, lonely_old, lonely_new = match_variants(lo, ln)  # same variants in any order pair up
             for i, j in pairs:
-                if canon(lo[i]) != canon(ln[j]):
+                if canon_value(lo[i]) != canon_value(ln[j]):
                     step = Step("variant", variant_label(ln[j], j), keyword, i, j)
                     self.node(lo[i], ln[j], (*steps, step), (ctx[0], (*ctx[1], step)))
             for i in lonely_old:

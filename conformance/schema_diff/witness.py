@@ -131,6 +131,7 @@ class WitnessSearch:
     def __init__(self, sides: Sides):
         self.sides = sides
         self._decided: dict[tuple, tuple[str, list[Any], list[Any]]] = {}
+        self.why_not = ""  # why the last candidate message was not a witness
 
     # -- deciding the witness-decided families --------------------------------------------------------
 
@@ -165,7 +166,7 @@ class WitnessSearch:
         for node in (accept, reject):
             with contextlib.suppress(NoInstance):
                 out.append(builder.minimal(node))
-        return out
+        return out + mentioned_values(accept, reject)
 
     def _value(self, accept: Any, reject: Any, candidates: list[Any], raw: RawChange, label: str) -> tuple[bool, Any]:
         """A value `accept` takes and `reject` refuses, both validators agreeing on both."""
@@ -188,13 +189,16 @@ class WitnessSearch:
         if rule.id in BEHAVIOUR_ONLY:
             return WitnessResult(breaks, mode, None, "the break is in which commands a server serves and announces "
                                  "(spec 3.3), not in what a schema accepts: no message shows it")
+        self.why_not = ""
         try:
             found = self._registry_witness(raw, rule, mode) if raw.direction == "any" else self._tree_witness(raw, mode)
         except NoInstance as exc:
             return WitnessResult(breaks, mode, None, f"no witness found: {exc}")
         if found is None:
-            return WitnessResult(breaks, mode, None, "no witness found within the search budget "
-                                 f"({self.sides.max_examples} examples)")
+            note = f"no witness found within the search budget ({self.sides.max_examples} examples)"
+            if self.why_not:
+                note += f"; the nearest candidate failed: {self.why_not}"
+            return WitnessResult(breaks, mode, None, note)
         found.story = STORIES[(direction, mode)]
         return WitnessResult(breaks, mode, found)
 
@@ -212,8 +216,10 @@ class WitnessSearch:
         tried: set[str] = set()
         values = list(self._candidates(raw, mode, as_schema(node_a), as_schema(node_r), builder))
         ok, value = self._value(node_a, node_r, values, raw, accept)
+        check_a, check_r = checker(node_a), checker(node_r)
         attempts = [value] if ok else []
-        attempts += [v for v in values if v is not value]
+        attempts += [v for v in values if check_a.accepts(v) is True and check_r.accepts(v) is False]
+        reason = ""
         for value in attempts:
             key = json.dumps(value, sort_keys=True, default=str)
             if key in tried:
@@ -226,10 +232,12 @@ class WitnessSearch:
             found = self._verify(message, raw.kind, accept)
             if found is not None:
                 return found
+            reason = reason or self.why_not  # the first value that shows the change at its node
         # Last resort: whole messages of the accepting side, filtered by the rejecting side.
         ok, message = generated(kind_a.tree, lambda m: self._verify(m, raw.kind, accept) is not None,
                                 seed=stable_seed(self.sides.seed, "message", raw.kind, raw.path, raw.detail, mode),
                                 max_examples=max(50, self.sides.max_examples // 3))
+        self.why_not = reason
         return self._verify(message, raw.kind, accept) if ok else None
 
     def _candidates(self, raw: RawChange, mode: str, a: dict[str, Any], r: dict[str, Any], builder: Builder):
@@ -282,6 +290,7 @@ class WitnessSearch:
                 rest = {k: v for k, v in a.items() if k != keyword}
                 yield from attempt(lambda: builder.minimal(merge(rest, a[keyword][index])))
         yield from attempt(lambda: builder.minimal(a))
+        yield from mentioned_values(a, r)
 
     def _lift(self, root: Any, steps: tuple[Step, ...], value: Any, side: str, builder: Builder) -> Any:
         """The smallest message of `root` with `value` at the place `steps` lead to."""
@@ -333,18 +342,25 @@ class WitnessSearch:
         va = checker(kind_a.bundle).verdicts(message)
         checks[accept] = va.as_dict()
         if va.agreed is not True:
+            self.why_not = (f"the {accept} schema's validators "
+                            + ("disagree" if va.agreed is None else "reject the message built around it"))
             return None
         if kind_r is not None:
             vr = checker(kind_r.bundle).verdicts(message)
             checks[reject] = vr.as_dict()
             if vr.agreed is not False:
+                self.why_not = f"the {reject} schema's validators " + ("disagree" if vr.agreed is None else "accept it")
                 return None
         direction = kind_a.direction
         _, problems_a = self.sides.validator(accept).check(message, direction)
         if problems_a:
+            first = problems_a[0]
+            self.why_not = (f"the {accept} side's own rules refuse it: {first.path}: {first.message}"
+                            + (f" ({first.requirement})" if first.requirement else ""))
             return None
         _, problems_r = self.sides.validator(reject).check(message, direction)
         if not problems_r:
+            self.why_not = f"the {reject} side's validator accepts it"
             return None
         checks.setdefault(f"{reject} (kit)", {})["MessageValidator"] = False
         checks.setdefault(f"{accept} (kit)", {})["MessageValidator"] = True
@@ -395,6 +411,38 @@ class WitnessSearch:
         checks[f"{reject} (kit)"] = {"MessageValidator": False}
         rejection = [f"{p.path}: {p.message}" + (f" ({p.requirement})" if p.requirement else "") for p in problems]
         return Witness(kind, accept, "", message, rejection[:5], checks)
+
+
+def mentioned_values(*nodes: Any) -> list[Any]:
+    """Values a schema names, and the integers next to its bounds: where two schemas most often part
+    (`not: {const: 5}` against `not: {enum: [5, 6]}` differ exactly at 6)."""
+    found: list[Any] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        if not isinstance(node, dict):
+            return
+        if "const" in node:
+            found.append(node["const"])
+        if isinstance(node.get("enum"), list):
+            found.extend(node["enum"])
+        for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"):
+            value = node.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                found.extend((value - 1, value, value + 1))
+        for key, value in node.items():
+            if key not in ("const", "enum") and isinstance(value, (dict, list)):
+                walk(value)
+
+    for node in nodes:
+        walk(node)
+    unique: dict[str, Any] = {}
+    for value in found:
+        unique.setdefault(json.dumps(value, sort_keys=True), value)
+    return list(unique.values())[:200]
 
 
 def _registry_direction(rule_id: str) -> str:

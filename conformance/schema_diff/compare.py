@@ -80,6 +80,8 @@ class RawChange:
 
     @property
     def location(self) -> str:
+        if self.direction == "any":  # registry-level: the file (and member) is the place
+            return self.origin
         rel = path_text(self.rel_steps)
         return f"{self.origin} {rel}" if self.origin else rel
 
@@ -154,6 +156,23 @@ def types_of(node: dict[str, Any]) -> frozenset[str] | None:
     if "number" in types:
         types.discard("integer")
     return frozenset(types)
+
+
+def effective_types(node: dict[str, Any]) -> frozenset[str] | None:
+    """The types a node can actually hold: its `type`, narrowed by the types of its enum values
+    (`{"const": "1.0"}` holds strings only, so adding `"type": "string"` to it changes nothing)."""
+    declared = types_of(node)
+    values = enum_of(node)
+    if values is None:
+        return declared
+    held = {_value_type(v) for v in values}
+    held = {"number" if t == "integer" and declared and "number" in declared and "integer" not in declared else t
+            for t in held}
+    if declared is not None:
+        held = {t for t in held if _covers(declared, t)}
+    if "number" in held:
+        held.discard("integer")
+    return frozenset(held)
 
 
 def _covers(types: frozenset[str] | None, t: str) -> bool:
@@ -253,7 +272,7 @@ class Walker:
             return
         if self._version_bump(o, n, steps):
             return
-        to, tn = types_of(o), types_of(n)
+        to, tn = effective_types(o), effective_types(n)
         self._types(o, n, to, tn, steps, ctx)
         self._values(o, n, steps, ctx)
 

@@ -28,7 +28,7 @@ from stui_protocol_kit.conformance.schema_diff.kinds import message_kinds
 from stui_protocol_kit.conformance.schema_diff.overrides import Override
 from stui_protocol_kit.conformance.schema_diff.registry_changes import registry_changes
 from stui_protocol_kit.conformance.schema_diff.rules import RULES, SEVERITIES, Rule
-from stui_protocol_kit.conformance.schema_diff.sources import Side
+from stui_protocol_kit.conformance.schema_diff.sources import Side, SourceError
 from stui_protocol_kit.conformance.schema_diff.witness import Sides, WitnessResult, WitnessSearch
 
 FAIL_ON = ("breaking", "warning", "never")
@@ -114,6 +114,14 @@ class DiffReport:
         }
 
 
+def _kinds_of(side: Side) -> dict[str, Any]:
+    try:
+        return message_kinds(side.registry)
+    except (KeyError, ValueError, TypeError) as exc:  # e.g. a command file without $defs/Result
+        raise SourceError(f"{side.label}: the schemas load but cannot be bundled: {type(exc).__name__}: {exc} "
+                          "(`stui-conformance lint` says where)") from None
+
+
 def _group_key(raw: RawChange) -> tuple:
     return (raw.rule_id, raw.origin, tuple(raw.rel_steps), raw.detail)
 
@@ -121,7 +129,7 @@ def _group_key(raw: RawChange) -> tuple:
 def diff_sides(old: Side, new: Side, *, seed: int = 0, max_examples: int = 200, witnesses: bool = True,
                overrides: list[Override] | None = None, fail_on: str = "breaking") -> DiffReport:
     started = time.monotonic()
-    old_kinds, new_kinds = message_kinds(old.registry), message_kinds(new.registry)
+    old_kinds, new_kinds = _kinds_of(old), _kinds_of(new)
     raws: list[RawChange] = registry_changes(old.registry, new.registry)
     versions = (old.protocol_version, new.protocol_version)
     for key, kind in new_kinds.items():

@@ -38,9 +38,12 @@ class Rule:
     bump: str  # the version bump the spec asks for: "major", "minor" or "none"
     why: str  # the reason, citing the spec
     witness: str = "needed"  # "needed" (a witness is searched), "decides" (witnesses choose the rule), "none"
+    label: str = ""  # the verdict's wording where it is not about peers (the version check)
 
     @property
     def verdict(self) -> str:
+        if self.label:
+            return self.label
         if self.breaks:
             return "breaking for " + " and ".join(sorted(self.breaks))
         if self.witness == "decides" and self.severity == "warning":
@@ -233,10 +236,11 @@ RULES_LIST: list[Rule] = [
     Rule("VERSION-MAJOR-REQUIRED", "any", "breaking change without a new major protocol version and spec edition",
          _NONE, "breaking", "major",
          "spec 3.1: a change that makes a 1.x client or server misread a message needs a new major version; "
-         "spec README 'Versioning': the edition's MAJOR.MINOR is the protocol version", "none"),
+         "spec README 'Versioning': the edition's MAJOR.MINOR is the protocol version", "none",
+         "version not bumped"),
     Rule("VERSION-BUMP-ADVISED", "any", "addition or removal without the version bump the spec names",
          _NONE, "warning", "none",
-         f"{MINOR}; {MAJOR}; spec README: the edition follows the protocol version", "none"),
+         f"{MINOR}; {MAJOR}; spec README: the edition follows the protocol version", "none", "version bump advised"),
 ]
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in RULES_LIST}

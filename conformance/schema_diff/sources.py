@@ -104,12 +104,14 @@ def load_git_ref(repo: Path, ref: str, *, schemas_dir: str = "schemas", spec_dir
     """A side from `ref` of the repository at `repo`, read with git archive (the work tree is not touched)."""
     if ref.startswith("-"):
         raise SourceError(f"{ref}: a git ref cannot start with '-'")
+    top = _git(repo, "rev-parse", "--show-toplevel")
+    if top.returncode != 0:
+        raise SourceError(f"{ref}: not a directory, and {repo} is not a git repository (use --repo)")
+    # Paths given to git are relative to the directory it runs in: always run at the top level.
+    repo = Path(top.stdout.strip())
     found = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     if found.returncode != 0:
-        top = _git(repo, "rev-parse", "--show-toplevel")
-        if top.returncode != 0:
-            raise SourceError(f"{ref}: not a directory, and {repo} is not a git repository (use --repo)")
-        raise SourceError(f"{ref}: neither a directory nor a git ref of {top.stdout.strip()}")
+        raise SourceError(f"{ref}: neither a directory nor a git ref of {repo}")
     commit = found.stdout.strip()
     listed = _git(repo, "ls-tree", "--name-only", commit, "--", f"{schemas_dir}/request.json", f"{spec_dir}/README.md")
     names = set(listed.stdout.split())

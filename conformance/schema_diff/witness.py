@@ -194,6 +194,9 @@ class WitnessSearch:
             found = self._registry_witness(raw, rule, mode) if raw.direction == "any" else self._tree_witness(raw, mode)
         except NoInstance as exc:
             return WitnessResult(breaks, mode, None, f"no witness found: {exc}")
+        except Exception as exc:  # a generator or validator failing on an unusual schema: say so, go on
+            return WitnessResult(breaks, mode, None, f"no witness found: the search failed ({type(exc).__name__}: "
+                                 f"{exc})")
         if found is None:
             note = f"no witness found within the search budget ({self.sides.max_examples} examples)"
             if self.why_not:

@@ -69,7 +69,8 @@ def register(subparsers: Any) -> None:
                         help="lowest severity that makes the exit status 1 (default: %(default)s)")
     parser.add_argument("--overrides", metavar="FILE", help="YAML file of per-rule severity overrides (see below)")
     parser.add_argument("--no-witness", action="store_true",
-                        help="classify only; do not search witness messages (faster, less convincing)")
+                        help="do not search witness messages (pattern and other-keyword changes are still decided by a "
+                             "value search: the rule depends on it)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the witness search (default: %(default)s)")
     parser.add_argument("--witness-examples", type=int, default=200, metavar="N",
                         help="examples hypothesis may try per witness search (default: %(default)s)")

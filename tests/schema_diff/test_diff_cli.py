@@ -101,6 +101,22 @@ def test_markdown(breaking: Pair, tmp_path: Path) -> None:
     assert "```json" in text and '"probe"' in text
 
 
+def test_the_report_is_deterministic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pair = Pair(tmp_path / "pattern")
+    pair.edit("common.json", lambda d: d["$defs"]["Token"].__setitem__("pattern", "^[A-Za-z0-9_]{43,64}$"))
+    assert main(run(pair, "--json")) == 1
+    here = json.loads(capsys.readouterr().out)
+    # Another process, another hash seed: the same report.
+    done = subprocess.run([sys.executable, "-m", "stui_protocol_kit.conformance.cli", *run(pair, "--json")],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONHASHSEED": "12345"})
+    there = json.loads(done.stdout)
+    reports = [here, there]
+    for report in reports:
+        report.pop("duration_s")
+    assert reports[0] == reports[1]
+    assert any(w["found"] for c in reports[0]["changes"] for w in c["witnesses"])
+
+
 def test_no_witness(breaking: Pair, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(run(breaking, "--no-witness", "--json")) == 1
     report = json.loads(capsys.readouterr().out)
@@ -177,6 +193,9 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     (broken.schemas("new") / "common.json").write_text("{ broken")
     assert main(run(broken)) == 2
     assert "cannot load the schemas" in capsys.readouterr().err
+    unbundled = Pair(tmp_path / "unbundled").edit("commands/hello.json", lambda d: d["$defs"].pop("Result"))
+    assert main(run(unbundled)) == 2
+    assert "cannot be bundled" in capsys.readouterr().err
     assert main(["diff", str(ROOT)]) == 2  # NEW missing: argparse
     assert main(["diff", str(ROOT), str(ROOT), "--overrides", str(tmp_path / "missing.yaml")]) == 2
     assert "cannot read" in capsys.readouterr().err

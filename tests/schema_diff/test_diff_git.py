@@ -62,6 +62,11 @@ def test_refs_are_read_without_touching_the_work_tree(repo: Path, capsys: pytest
     assert git(repo, "status", "--porcelain") == status_before
 
 
+def test_repo_given_as_a_subdirectory(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", "HEAD~1", "HEAD", "--repo", str(repo / "spec")]) == 1
+    assert "REQ-MEMBER-REQUIRED-ADDED" in capsys.readouterr().out
+
+
 def test_a_ref_against_a_directory(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["diff", "main", str(ROOT), "--repo", str(repo)]) == 1  # ROOT lacks the label: removed
     out = capsys.readouterr().out

@@ -127,3 +127,9 @@ def test_backslash_d_is_not_a_respelled_digit_class(tmp_path) -> None:
     digits = "\u0661\u0662"  # Arabic-Indic 1 and 2
     schema = {"type": "string", "pattern": "^\\d+$"}
     assert strict_validator(schema).is_valid(digits) != jsonschema_rs.validator_for(schema).is_valid(digits)
+
+
+def test_a_type_that_a_constant_already_implies_is_no_change(tmp_path) -> None:
+    pair = Pair(tmp_path)
+    pair.edit("request.json", lambda d: d["properties"]["version"].__setitem__("type", "string"))
+    assert pair.diff().changes == []

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
+import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,8 +126,30 @@ def is_annotation(key: str) -> bool:
     return key in ANNOTATIONS or key.startswith("x-")
 
 
+def fingerprint(registry: SchemaRegistry) -> str:
+    """A digest of a registry's source documents: equal for two registries read from equal files."""
+    docs = sorted((registry.paths[uri], doc) for uri, doc in registry.documents.items())
+    return hashlib.sha256(json.dumps(docs, sort_keys=True).encode()).hexdigest()
+
+
+_CACHE: OrderedDict[str, dict[str, Kind]] = OrderedDict()
+_CACHE_SIZE = 4  # a diff needs two; the rest serves repeated diffs of an unchanged side in one process
+
+
 def message_kinds(registry: SchemaRegistry) -> dict[str, Kind]:
-    """Every message kind of one side, by key, inlined."""
+    """Every message kind of one side, by key, inlined (cached by content: kinds are never mutated)."""
+    key = fingerprint(registry)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    kinds = _message_kinds(registry)
+    _CACHE[key] = kinds
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return kinds
+
+
+def _message_kinds(registry: SchemaRegistry) -> dict[str, Kind]:
     locations = source_locations(registry)
     raw: list[tuple[str, str, str | None, str | None, dict[str, Any], str]] = []
     for command in registry.commands:

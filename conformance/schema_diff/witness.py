@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ from stui_protocol_kit.conformance.schema_diff import rules
 from stui_protocol_kit.conformance.schema_diff.checking import checker
 from stui_protocol_kit.conformance.schema_diff.compare import RawChange, Step, as_schema, canon, closure
 from stui_protocol_kit.conformance.schema_diff.instances import Builder, NoInstance, generated, merge, stable_seed
-from stui_protocol_kit.conformance.schema_diff.kinds import Kind
+from stui_protocol_kit.conformance.schema_diff.kinds import Kind, fingerprint
 from stui_protocol_kit.protocol.validation import MessageValidator
 
 NARROWING, WIDENING = "narrowing", "widening"
@@ -119,8 +120,22 @@ class Sides:
 
     def validator(self, side: str) -> MessageValidator:
         if side not in self._validators:
-            self._validators[side] = MessageValidator(self.old_registry if side == "old" else self.new_registry)
+            self._validators[side] = _message_validator(self.old_registry if side == "old" else self.new_registry)
         return self._validators[side]
+
+
+_VALIDATORS: OrderedDict[str, MessageValidator] = OrderedDict()
+
+
+def _message_validator(registry: Any) -> MessageValidator:
+    """The kit's validator for a registry, shared between diffs of equal schemas in one process
+    (compiling every message kind twice is most of a small diff's cost)."""
+    key = fingerprint(registry)
+    if key not in _VALIDATORS:
+        _VALIDATORS[key] = MessageValidator(registry)
+        while len(_VALIDATORS) > 4:
+            _VALIDATORS.popitem(last=False)
+    return _VALIDATORS[key]
 
 
 def _other(side: str) -> str:
@@ -239,7 +254,7 @@ class WitnessSearch:
         # Last resort: whole messages of the accepting side, filtered by the rejecting side.
         ok, message = generated(kind_a.tree, lambda m: self._verify(m, raw.kind, accept) is not None,
                                 seed=stable_seed(self.sides.seed, "message", raw.kind, raw.path, raw.detail, mode),
-                                max_examples=max(50, self.sides.max_examples // 3))
+                                max_examples=max(10, self.sides.max_examples // 4))
         self.why_not = reason
         return self._verify(message, raw.kind, accept) if ok else None
 

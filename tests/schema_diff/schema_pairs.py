@@ -147,11 +147,24 @@ def accepted(schema: Doc, message: Any) -> bool:
     return rich
 
 
+_VALIDATORS: dict[str, MessageValidator] = {}
+
+
+def _validator(registry: SchemaRegistry) -> MessageValidator:
+    """A MessageValidator built here (not the diff's), reused for schemas with identical files."""
+    key = json.dumps(sorted((registry.paths[u], d) for u, d in registry.documents.items()), sort_keys=True)
+    if key not in _VALIDATORS:
+        _VALIDATORS[key] = MessageValidator(registry)
+        while len(_VALIDATORS) > 4:
+            del _VALIDATORS[next(iter(_VALIDATORS))]
+    return _VALIDATORS[key]
+
+
 def assert_witnesses_hold(pair: Pair, report: DiffReport) -> int:
     """Re-check every witness of `report` against freshly loaded registries of both sides; the number
     checked. A breaking change must carry a witness for each party it breaks, unless it says why not."""
     registries = {side: SchemaRegistry(pair.schemas(side)) for side in ("old", "new")}
-    validators = {side: MessageValidator(reg) for side, reg in registries.items()}
+    validators = {side: _validator(reg) for side, reg in registries.items()}
     checked = 0
     for change in report.changes:
         if not change.rule.breaks or change.severity == "ignore":

@@ -211,6 +211,9 @@ def closure(node: dict[str, Any]) -> Schema:
     return True
 
 
+# Annotations with a meaning of their own, compared by registry_changes.py (CAPABILITY-*), not as text.
+REGISTRY_ANNOTATIONS = frozenset({"x-stui-capabilities"})
+
 # Keywords the walk compares itself; anything else goes to the witness-decided SCHEMA family.
 HANDLED = frozenset({
     "type", "enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
@@ -257,8 +260,8 @@ class Walker:
         if where:
             ctx = (where, ())
         o, n = as_schema(o_raw), as_schema(n_raw)
-        old_notes = {k: v for k, v in o.items() if is_annotation(k)}
-        new_notes = {k: v for k, v in n.items() if is_annotation(k)}
+        old_notes = {k: v for k, v in o.items() if is_annotation(k) and k not in REGISTRY_ANNOTATIONS}
+        new_notes = {k: v for k, v in n.items() if is_annotation(k) and k not in REGISTRY_ANNOTATIONS}
         if old_notes != new_notes:
             keys = sorted(k for k in set(old_notes) | set(new_notes) if old_notes.get(k) != new_notes.get(k))
             self.emit("ANNOTATION-CHANGED", steps, o_raw, n_raw, "annotation " + ", ".join(keys) + " changed", ctx,
@@ -271,6 +274,14 @@ class Walker:
             self._annotations_below(o, n, steps, ctx)  # same assertions: only annotations can differ below
             return
         if self._version_bump(o, n, steps):
+            return
+        moved = [k for k in ("oneOf", "anyOf") if (k in o) != (k in n)]
+        if moved:
+            # A node that gains or loses its variants (members moved into oneOf branches, say) cannot be
+            # compared keyword by keyword without misleading member rules: the witnesses decide it whole.
+            words = [f"{k} {'added' if k in n else 'removed'}" for k in moved]
+            self.emit("SCHEMA", steps, o, n, "node restructured: " + ", ".join(words), ctx, decided=False,
+                      keywords=moved)
             return
         to, tn = effective_types(o), effective_types(n)
         self._types(o, n, to, tn, steps, ctx)
@@ -486,8 +497,8 @@ class Walker:
             lo, ln = o.get(keyword), n.get(keyword)
             if lo is None and ln is None:
                 continue
-            if lo is None or ln is None or not isinstance(lo, list) or not isinstance(ln, list):
-                continue  # a composition added or removed as a whole: the SCHEMA family (_rest) decides
+            if not isinstance(lo, list) or not isinstance(ln, list):
+                continue  # added or removed as a whole: decided in node() by the SCHEMA family
             pairs, lonely_old, lonely_new = match_variants(lo, ln)  # same variants in any order pair up
             for i, j in pairs:
                 if canon_value(lo[i]) != canon_value(ln[j]):
@@ -514,9 +525,6 @@ class Walker:
             if canon_value(normal({key: o[key]}) if key in o else None) != canon_value(
                     normal({key: n[key]}) if key in n else None):
                 changed.append(key)
-        for keyword in ("oneOf", "anyOf"):
-            if (keyword in o) != (keyword in n):
-                changed.append(keyword)
         if changed:
             self.emit("SCHEMA", steps, o, n, "keyword " + ", ".join(sorted(set(changed))) + " changed", ctx,
                       decided=False, keywords=sorted(set(changed)))

@@ -40,9 +40,31 @@ def _places(change: Change) -> str:
     return shown
 
 
+LONG_STRING = 80  # longer strings are abbreviated in text and Markdown (JSON output keeps them whole)
+
+
+def abbreviate(value: Any) -> Any:
+    """`value` with every string longer than LONG_STRING shortened to its start and its length."""
+    if isinstance(value, str) and len(value) > LONG_STRING:
+        return f"{value[:24]}...({len(value)} characters)"
+    if isinstance(value, dict):
+        return {abbreviate(k): abbreviate(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [abbreviate(v) for v in value]
+    return value
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
 def _compact(message: Any, limit: int = 2000) -> str:
-    text = json.dumps(message, ensure_ascii=False, separators=(", ", ": "))
+    text = json.dumps(abbreviate(message), ensure_ascii=False, separators=(", ", ": "))
     return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _has_long_strings(value: Any) -> bool:
+    return abbreviate(value) != value
 
 
 # -- text ----------------------------------------------------------------------------------------------
@@ -98,8 +120,12 @@ def _text_change(change: Change, out: Output) -> None:
         out.line((f"witness for {result.breaks}", "heading"), f": {w.story} ({w.kind}; checked with jsonschema "
                  "and jsonschema-rs against both sides)", indent=2)
         out.line(_compact(w.message), indent=4)
+        if _has_long_strings(w.message):
+            out.line(("(long strings abbreviated; --format json shows the whole message)", "dim"), indent=4)
         for reason in w.rejection:
-            out.line((f"{reject} rejects: {reason}", "detail"), indent=4)
+            out.line((f"{reject} rejects: {_short(reason)}", "detail"), indent=4)
+        for note in w.notes:
+            out.line((f"note: {note}", "warn"), indent=4)
     out.line("")
 
 
@@ -161,6 +187,7 @@ def _plain_change(change: Change) -> str:
             lines.append(f"witness for {result.breaks}: {w.story}")
             lines.append(json.dumps(w.message, ensure_ascii=False))
             lines.extend(f"  rejected: {r}" for r in w.rejection)
+            lines.extend(f"  note: {n}" for n in w.notes)
     return "\n".join(lines)
 
 
@@ -203,8 +230,11 @@ def markdown(report: DiffReport) -> str:
             reject = "new" if w.accepted_by == "old" else "old"
             lines += [f"Witness for {result.breaks}: {w.story} (`{w.kind}`; checked with jsonschema and "
                       "jsonschema-rs against both sides):", "", "```json",
-                      json.dumps(w.message, indent=2, ensure_ascii=False), "```", ""]
-            lines += [f"- {reject} rejects: `{r}`" for r in w.rejection] + [""]
+                      json.dumps(abbreviate(w.message), indent=2, ensure_ascii=False), "```", ""]
+            if _has_long_strings(w.message):
+                lines += ["(long strings abbreviated; `--format json` shows the whole message)", ""]
+            lines += [f"- {reject} rejects: `{_short(r)}`" for r in w.rejection]
+            lines += [f"- note: {n}" for n in w.notes] + [""]
         lines += ["</details>", ""]
     overridden = [c for c in report.changes if c.override is not None]
     if overridden:

@@ -219,6 +219,17 @@ RULES_LIST: list[Rule] = [
          "servers, new clients on old servers", "none"),
     Rule("CMD-SCOPE-CHANGED", "any", "x-stui-command.session_scoped changed", _CS, "breaking", "major",
          "the session checks of step P6 (spec 12.1) apply or no longer apply to the command", "none"),
+    Rule("CMD-DURABLE-RETRY-ADDED", "any", "x-stui-command.durable_retry set", _S, "breaking", "major",
+         "a new client expects this command's replies to survive a restart on a server announcing retry.durable "
+         "(spec 10 RTY-6); an old server announcing it keeps them only for the commands it knew", "none"),
+    Rule("CMD-DURABLE-RETRY-REMOVED", "any", "x-stui-command.durable_retry cleared", _C, "breaking", "major",
+         "an old client expects this command's replies to survive a restart on a server announcing retry.durable "
+         "(spec 10 RTY-6); a new server no longer keeps them", "none"),
+    Rule("CAPABILITY-ADDED", "any", "capability name added to hello.json x-stui-capabilities", _NONE, "info", "minor",
+         f"clients ignore capability names they do not know (spec 3.3 VER-7, CMP-2); {MINOR}", "none"),
+    Rule("CAPABILITY-REMOVED", "any", "capability name removed from x-stui-capabilities", _NONE, "warning", "major",
+         "a capability is optional: clients already cope with servers that do not announce it (spec 3.3 VER-5, "
+         f"VER-7); {MAJOR}", "none"),
     Rule("CMD-ERROR-ADDED", "any", "command may answer an error code it did not", _C, "breaking", "major",
          "an old client reads the reply against the command's error list (spec 12.1 ERR-2) and may match on it "
          "exhaustively; spec 12.2 adds codes only for new commands. ERR-5 (treat an unknown code as a failure) "

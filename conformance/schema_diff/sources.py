@@ -1,7 +1,8 @@
 """Where the two sides of a diff come from: a directory, or a git ref of a repository.
 
 A side is read into a `Side`: its `SchemaRegistry` (so `$ref`s resolve exactly as everywhere else in
-the kit), its protocol version (the `version` constant of `request.json`) and its spec edition (the
+the kit), its protocol version (the constant request.json's `version` member holds, written inline or
+behind a `$ref` such as common.json `$defs/Version`) and its spec edition (the
 "Spec edition: **X.Y.Z**" line of `spec/README.md`, when there is one).
 
 A directory may be a repository root (holding `schemas/` and `spec/`) or a schemas directory itself
@@ -82,12 +83,32 @@ def load_directory(path: Path, *, label: str, description: str, schemas_dir: str
                           f"{schemas_dir}/request.json")
     try:
         registry = SchemaRegistry(schemas)
-        version = registry.document("request.json")["properties"]["version"]["const"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SourceError(f"{label}: cannot load the schemas in {schemas}: {type(exc).__name__}: {exc}") from None
-    if not isinstance(version, str):
-        raise SourceError(f"{label}: request.json's version constant is not a string")
+    version = protocol_version(registry)
+    if version is None:
+        raise SourceError(f"{label}: request.json's `version` member is not a string constant")
     return Side(label, description, registry, version, read_edition(spec_readme))
+
+
+def protocol_version(registry: SchemaRegistry, document: str = "request.json", *path: str) -> str | None:
+    """The constant a document's `version` member holds (request.json's by default; `path` leads to
+    another object, e.g. response.json's `$defs`, `Success`), following `$ref`s: older schema sets write
+    it inline, newer ones in common.json `$defs/Version`. None when there is no string constant."""
+    try:
+        base = registry.uri(document)
+        node = registry.document(document)
+        for key in path:
+            node = node[key]
+        node = node["properties"]["version"]
+        for _ in range(8):  # a short chain of references at most
+            if not isinstance(node, dict) or "$ref" not in node:
+                break
+            base, _, node = registry.resolve(node["$ref"], base)
+    except (KeyError, TypeError):
+        return None
+    value = node.get("const") if isinstance(node, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _git(repo: Path, *args: str, binary: bool = False) -> subprocess.CompletedProcess:

@@ -39,7 +39,7 @@ from stui_protocol_kit.conformance.schema_diff.checking import checker
 from stui_protocol_kit.conformance.schema_diff.compare import RawChange, Step, as_schema, canon, closure
 from stui_protocol_kit.conformance.schema_diff.instances import Builder, NoInstance, generated, merge, stable_seed
 from stui_protocol_kit.conformance.schema_diff.kinds import Kind, fingerprint
-from stui_protocol_kit.protocol.validation import MessageValidator
+from stui_protocol_kit.protocol.validation import MessageValidator, strict_validator
 
 NARROWING, WIDENING = "narrowing", "widening"
 
@@ -53,6 +53,7 @@ STORIES = {
 # Registry rules whose break is about which commands a server serves, not about what a schema accepts.
 BEHAVIOUR_ONLY = {
     "CMD-MADE-OPTIONAL", "CMD-MADE-MANDATORY", "CMD-CAPABILITY-RENAMED", "CMD-SCOPE-CHANGED",
+    "CMD-DURABLE-RETRY-ADDED", "CMD-DURABLE-RETRY-REMOVED",
 }
 
 
@@ -64,10 +65,11 @@ class Witness:
     message: Any
     rejection: list[str]  # why the rejecting side refuses it (its kit validator's violations)
     checks: dict[str, dict[str, bool]]  # side -> validator -> accepted
+    notes: list[str] = field(default_factory=list)  # limits of the check, e.g. a side the kit cannot read
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "accepted_by": self.accepted_by, "story": self.story, "message": self.message,
-                "rejected_because": self.rejection, "checks": self.checks}
+                "rejected_because": self.rejection, "checks": self.checks, "notes": self.notes}
 
 
 @dataclass
@@ -106,7 +108,8 @@ class Sides:
     seed: int = 0
     max_examples: int = 200
     _builders: dict[tuple[str, str], Builder] = field(default_factory=dict)
-    _validators: dict[str, MessageValidator] = field(default_factory=dict)
+    _validators: dict[str, MessageValidator | None] = field(default_factory=dict)
+    validator_errors: dict[str, str] = field(default_factory=dict)
 
     def kinds(self, side: str) -> dict[str, Kind]:
         return self.old_kinds if side == "old" else self.new_kinds
@@ -118,9 +121,15 @@ class Sides:
             self._builders[key] = Builder(found.bundle.get("$defs") if found else None, self.seed)
         return self._builders[key]
 
-    def validator(self, side: str) -> MessageValidator:
+    def validator(self, side: str) -> MessageValidator | None:
+        """The kit's validator for a side, or None when it cannot read that schema set (an older layout,
+        e.g. one without common.json `$defs/Version`): witnesses are then judged by the bundles alone."""
         if side not in self._validators:
-            self._validators[side] = _message_validator(self.old_registry if side == "old" else self.new_registry)
+            try:
+                self._validators[side] = _message_validator(self.old_registry if side == "old" else self.new_registry)
+            except Exception as exc:
+                self._validators[side] = None
+                self.validator_errors[side] = f"{type(exc).__name__}: {exc}"
         return self._validators[side]
 
 
@@ -169,6 +178,12 @@ class WitnessSearch:
             new_node = {**base, **({"pattern": raw.facts["new_pattern"]} if raw.facts["new_pattern"] else {})}
         else:
             old_node, new_node = as_schema(raw.old), as_schema(raw.new)
+            changed = [k for k in raw.facts.get("keywords", []) if k not in ("oneOf", "anyOf")]
+            if changed and not raw.detail.startswith("node restructured"):
+                # Only the keywords that changed differ: other changes at this node (reported by their own
+                # rules) must not lend this one a witness.
+                old_node = {**{k: v for k, v in new_node.items() if k not in changed},
+                            **{k: old_node[k] for k in changed if k in old_node}}
         old_only = self._value(old_node, new_node, self._plain_candidates(builder, old_node, new_node), raw, "old")
         new_only = self._value(new_node, old_node, self._plain_candidates(builder, new_node, old_node), raw, "new")
         suffix = {(True, True): "CHANGED", (True, False): "TIGHTENED" if raw.family == "PATTERN" else "NARROWED",
@@ -181,6 +196,10 @@ class WitnessSearch:
         for node in (accept, reject):
             with contextlib.suppress(NoInstance):
                 out.append(builder.minimal(node))
+        if isinstance(reject, dict) and "not" in reject and isinstance(accept, dict):
+            # An instance of what the rejecting side's `not` excludes, built within the accepting side.
+            with contextlib.suppress(NoInstance):
+                out.append(builder.minimal(merge({k: v for k, v in accept.items() if k != "not"}, reject["not"])))
         return out + mentioned_values(accept, reject)
 
     def _value(self, accept: Any, reject: Any, candidates: list[Any], raw: RawChange, label: str) -> tuple[bool, Any]:
@@ -202,8 +221,9 @@ class WitnessSearch:
         direction = raw.direction if raw.direction != "any" else _registry_direction(rule.id)
         mode = mode_for(direction, breaks)
         if rule.id in BEHAVIOUR_ONLY:
-            return WitnessResult(breaks, mode, None, "the break is in which commands a server serves and announces "
-                                 "(spec 3.3), not in what a schema accepts: no message shows it")
+            return WitnessResult(breaks, mode, None, "the break is in what a server does (which commands it serves "
+                                 "under which capability, which replies survive a restart), not in what a schema "
+                                 "accepts: no message shows it")
         self.why_not = ""
         try:
             found = self._registry_witness(raw, rule, mode) if raw.direction == "any" else self._tree_witness(raw, mode)
@@ -370,20 +390,37 @@ class WitnessSearch:
                 self.why_not = f"the {reject} schema's validators " + ("disagree" if vr.agreed is None else "accept it")
                 return None
         direction = kind_a.direction
-        _, problems_a = self.sides.validator(accept).check(message, direction)
-        if problems_a:
-            first = problems_a[0]
-            self.why_not = (f"the {accept} side's own rules refuse it: {first.path}: {first.message}"
-                            + (f" ({first.requirement})" if first.requirement else ""))
+        notes: list[str] = []
+        kit_a, kit_r = self.sides.validator(accept), self.sides.validator(reject)
+        if kit_a is not None:
+            _, problems_a = kit_a.check(message, direction)
+            if problems_a:
+                first = problems_a[0]
+                self.why_not = (f"the {accept} side's own rules refuse it: {first.path}: {first.message}"
+                                + (f" ({first.requirement})" if first.requirement else ""))
+                return None
+            checks[f"{accept} (kit)"] = {"MessageValidator": True}
+        else:
+            notes.append(f"the kit's MessageValidator cannot read the {accept} schema set "
+                         f"({self.sides.validator_errors.get(accept)}): judged by its bundled schema alone")
+        if kit_r is not None:
+            _, problems_r = kit_r.check(message, direction)
+            if not problems_r:
+                self.why_not = f"the {reject} side's validator accepts it"
+                return None
+            checks[f"{reject} (kit)"] = {"MessageValidator": False}
+            rejection = [f"{p.path}: {p.message}" + (f" ({p.requirement})" if p.requirement else "")
+                         for p in problems_r]
+        elif kind_r is not None:
+            notes.append(f"the kit's MessageValidator cannot read the {reject} schema set "
+                         f"({self.sides.validator_errors.get(reject)}): judged by its bundled schema alone")
+            errors = sorted(strict_validator(checker(kind_r.bundle).schema).iter_errors(message),
+                            key=lambda e: list(e.path))
+            rejection = [f"{e.json_path}: {e.message}" for e in errors]
+        else:
+            self.why_not = f"neither a {reject} schema nor a {reject} validator can judge it"
             return None
-        _, problems_r = self.sides.validator(reject).check(message, direction)
-        if not problems_r:
-            self.why_not = f"the {reject} side's validator accepts it"
-            return None
-        checks.setdefault(f"{reject} (kit)", {})["MessageValidator"] = False
-        checks.setdefault(f"{accept} (kit)", {})["MessageValidator"] = True
-        rejection = [f"{p.path}: {p.message}" + (f" ({p.requirement})" if p.requirement else "") for p in problems_r]
-        return Witness(kind, accept, "", message, rejection[:5], checks)
+        return Witness(kind, accept, "", message, rejection[:5], checks, notes)
 
     # ---- registry changes
 
@@ -420,9 +457,12 @@ class WitnessSearch:
             if verdicts.agreed is not True:
                 return None
         direction = self.sides.kinds(accept)[kind].direction
-        if self.sides.validator(accept).check(message, direction)[1]:
+        kit_a, kit_r = self.sides.validator(accept), self.sides.validator(reject)
+        if kit_a is None or kit_r is None:
+            return None  # the refusal lives in the kit's registry rules: nothing else can judge it
+        if kit_a.check(message, direction)[1]:
             return None
-        _, problems = self.sides.validator(reject).check(message, direction)
+        _, problems = kit_r.check(message, direction)
         if not problems:
             return None
         checks[f"{accept} (kit)"] = {"MessageValidator": True}

@@ -79,6 +79,12 @@ def defect_commands_schema(root: Path) -> str:
     return "schemas/commands/inspect.json"
 
 
+def defect_commands_capability(root: Path) -> str:
+    edit_json(root / "schemas" / "commands" / "inspect.json",
+              lambda d: d["x-stui-command"].__setitem__("capability", "inspection"))
+    return "capability 'inspection' is not among the names"
+
+
 def defect_errors(root: Path) -> str:
     edit_text(root / "spec" / "12-errors.md", "| `ObjectNotFound` |", "| ObjectNotFound |")
     return "error code ObjectNotFound is not documented"
@@ -131,6 +137,7 @@ DEFECTS: dict[str, tuple[str, Callable[[Path], str]]] = {
     "schemas meta-schema": ("schemas", defect_schemas),
     "commands: section missing": ("commands", defect_commands),
     "commands: Result missing": ("commands", defect_commands_schema),
+    "commands: undeclared capability": ("commands", defect_commands_capability),
     "errors: code undocumented": ("errors", defect_errors),
     "errors: command names an unknown code": ("errors", defect_errors_command),
     "vectors": ("vectors", defect_vectors),

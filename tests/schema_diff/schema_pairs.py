@@ -63,6 +63,11 @@ class Pair:
         return self
 
     def set_version(self, version: str, side: str = "new") -> Pair:
+        """The protocol version, wherever this schema set writes it (common.json `$defs/Version`, or
+        inline in request.json and response.json as older sets did)."""
+        request = json.loads((self.schemas(side) / "request.json").read_text(encoding="utf-8"))
+        if "$ref" in request["properties"]["version"]:
+            return self.edit("common.json", lambda d: d["$defs"]["Version"].__setitem__("const", version), side)
         self.edit("request.json", lambda d: d["properties"]["version"].__setitem__("const", version), side)
 
         def response(doc: Doc) -> None:

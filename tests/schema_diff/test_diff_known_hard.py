@@ -37,6 +37,23 @@ def test_ref_moved_to_another_file_is_no_change(tmp_path) -> None:
     assert report.exit_status == 0
 
 
+def test_version_moved_from_inline_constants_to_common_json_is_no_change(tmp_path) -> None:
+    """Older schema sets wrote `"version": {"const": "1.0"}` in request.json and response.json; newer ones
+    `{"$ref": "common.json#/$defs/Version"}`. Diffing across that move (the history of this repository)
+    must show nothing, and both sides must read protocol version 1.0."""
+    pair = Pair(tmp_path)
+    version = json.loads((pair.schemas("old") / "common.json").read_text())["$defs"]["Version"]
+    inline = {k: v for k, v in version.items() if k != "description"}
+    pair.edit("request.json", lambda d: d["properties"].__setitem__("version", dict(inline)), "old")
+    pair.edit("response.json", lambda d: [d["$defs"][n]["properties"].__setitem__("version", dict(inline))
+                                          for n in ("Success", "Error")], "old")
+    pair.edit("common.json", lambda d: d["$defs"].pop("Version"), "old")
+    report = pair.diff()
+    assert report.old.protocol_version == report.new.protocol_version == version["const"]
+    assert {c.rule.id for c in report.changes} <= {"ANNOTATION-CHANGED"}  # the new description only
+    assert report.exit_status == 0
+
+
 def test_ref_inlined_with_the_same_content_is_no_change(tmp_path) -> None:
     pair = Pair(tmp_path)
     revision = json.loads((pair.schemas("old") / "common.json").read_text())["$defs"]["Revision"]
@@ -54,7 +71,7 @@ def test_reordered_one_of_is_no_change(tmp_path) -> None:
 
 def test_reordered_error_registry_is_no_change(tmp_path) -> None:
     pair = Pair(tmp_path)
-    pair.edit("error.json", lambda d: (d["oneOf"].reverse(), d["$defs"]["ErrorCode"]["enum"].sort()))
+    pair.edit("error.json", lambda d: d["oneOf"].reverse())
     assert pair.diff().changes == []
 
 
@@ -133,3 +150,48 @@ def test_a_type_that_a_constant_already_implies_is_no_change(tmp_path) -> None:
     pair = Pair(tmp_path)
     pair.edit("request.json", lambda d: d["properties"]["version"].__setitem__("type", "string"))
     assert pair.diff().changes == []
+
+
+def test_facts_an_older_schema_set_did_not_state_are_not_compared(tmp_path) -> None:
+    """Older schema sets left `durable_retry` and the capability list to prose: a flag or list appearing
+    is writing a fact down, not changing it (this repository's history has exactly that step)."""
+    pair = Pair(tmp_path)
+    for path in pair.schemas("old").glob("commands/*.json"):
+        rel = path.relative_to(pair.schemas("old")).as_posix()
+        pair.edit(rel, lambda d: d["x-stui-command"].pop("durable_retry", None), "old")
+    pair.edit("commands/hello.json", lambda d: d["$defs"]["Result"]["properties"]["capabilities"].pop(
+        "x-stui-capabilities"), "old")
+    report = pair.diff()
+    assert report.changes == []
+
+
+def test_members_moved_into_variants_are_judged_whole(tmp_path) -> None:
+    """An object split into oneOf variants (as InvalidRequestDetails once was): no misleading member
+    rules, one change decided by witnesses (here: the new variants accept less)."""
+    pair = Pair(tmp_path)
+    probe_pair(pair, result,
+               {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"},
+                                                                        "items": {"type": "array"}}},
+               {"oneOf": [{"type": "object", "required": ["reason", "items"],
+                           "properties": {"reason": {"const": "list"}, "items": {"type": "array", "minItems": 1}}},
+                          {"type": "object", "required": ["reason"],
+                           "properties": {"reason": {"enum": ["json", "frames"]}}}]})
+    report = pair.diff()
+    assert {c.rule.id for c in report.changes if not c.rule.id.startswith("VERSION")} == {"RES-SCHEMA-NARROWED"}
+    change = next(c for c in report.changes if c.rule.id == "RES-SCHEMA-NARROWED")
+    assert change.detail == "node restructured: oneOf added"
+    (outcome,) = change.witnesses
+    assert outcome.witness is not None and outcome.witness.accepted_by == "old"
+
+
+def test_a_reply_that_now_forbids_a_member_has_a_witness_carrying_it(tmp_path) -> None:
+    """`not: {required: [...]}` added to the success envelope (this repository's history has it): an old
+    server's success reply that also carried `error` is rejected by a new client."""
+    pair = Pair(tmp_path)
+    pair.edit("response.json", lambda d: d["$defs"]["Success"].pop("not"), "old")
+    report = pair.diff()
+    assert {c.rule.id for c in report.changes if not c.rule.id.startswith("VERSION")} == {"RES-SCHEMA-NARROWED"}
+    change = next(c for c in report.changes if c.rule.id == "RES-SCHEMA-NARROWED")
+    assert len(change.places) == len(pair.diff().new.registry.commands)  # every success kind, grouped once
+    (outcome,) = change.witnesses
+    assert outcome.witness is not None and "error" in outcome.witness.message

@@ -92,13 +92,11 @@ def _add_error_code(doc: dict) -> None:
     variant["properties"]["code"]["const"] = "RateLimited"
     variant["properties"].pop("details", None)
     doc["oneOf"].append(variant)
-    doc["$defs"]["ErrorCode"]["enum"].append("RateLimited")
 
 
 def _remove_error_code(code: str) -> Callable[[Pair], Any]:
     def change(doc: dict) -> None:
         doc["oneOf"] = [v for v in doc["oneOf"] if v["properties"]["code"].get("const") != code]
-        doc["$defs"]["ErrorCode"]["enum"].remove(code)
 
     def run(pair: Pair) -> None:
         pair.edit("error.json", change)
@@ -108,6 +106,10 @@ def _remove_error_code(code: str) -> Callable[[Pair], Any]:
                 "errors", [e for e in d["x-stui-command"]["errors"] if e != code]))
 
     return run
+
+
+def _capabilities(doc: dict) -> dict:
+    return doc["$defs"]["Result"]["properties"]["capabilities"]["x-stui-capabilities"]
 
 
 def _limits(doc: dict) -> dict:
@@ -297,6 +299,14 @@ CASES: dict[str, Case] = {
     "CMD-ERROR-ADDED": Case(_meta("hello", lambda m: m["errors"].append("SessionNotFound")), {"CMD-ERROR-ADDED"}),
     "CMD-ERROR-REMOVED": Case(_meta("session.snapshot", lambda m: m["errors"].remove("RevisionConflict")),
                               {"CMD-ERROR-REMOVED"}),
+    "CMD-DURABLE-RETRY-ADDED": Case(_meta("hello", lambda m: m.__setitem__("durable_retry", True)),
+                                    {"CMD-DURABLE-RETRY-ADDED"}),
+    "CMD-DURABLE-RETRY-REMOVED": Case(_meta("session.close", lambda m: m.__setitem__("durable_retry", False)),
+                                      {"CMD-DURABLE-RETRY-REMOVED"}),
+    "CAPABILITY-ADDED": Case(lambda p: p.edit("commands/hello.json", lambda d: _capabilities(d).__setitem__(
+        "audit", "The server keeps an audit log.")), {"CAPABILITY-ADDED"}),
+    "CAPABILITY-REMOVED": Case(lambda p: p.edit("commands/hello.json", lambda d: _capabilities(d).pop(
+        "retry.durable")), {"CAPABILITY-REMOVED"}),
     "ERROR-CODE-ADDED": Case(lambda p: p.edit("error.json", _add_error_code), {"ERROR-CODE-ADDED"}),
     "ERROR-CODE-REMOVED": Case(_remove_error_code("ObjectNotFound"), {"ERROR-CODE-REMOVED", "CMD-ERROR-REMOVED"},
                                "inspect no longer answers it either"),

@@ -22,7 +22,9 @@ kit, or a copy under test) and returns `Finding`s, each with the file and line i
                    the spec README lists, and carry an RFC 2119 keyword;
 - `bundles`        schemas/bundle/ is what `python -m stui_protocol_kit.protocol.bundle` would write;
 - `versions`       request.json and response.json carry the same protocol version, and the spec
-                   edition's MAJOR.MINOR is that version (spec README "Versioning").
+                   edition's MAJOR.MINOR is that version (spec README "Versioning");
+- `requirement-history` (only with a git ref to compare with, `lint --since REF`) no requirement ID of the
+                   spec at REF disappeared instead of being retired, and no retired ID is used again.
 
 This module must never fix anything; it only reports.
 """
@@ -55,8 +57,10 @@ class Finding:
 class LintRoot:
     """The directory being linted, with what several checks share (loaded once, failures remembered)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, since: str | None = None, repo: Path | None = None):
         self.root = root
+        self.since = since  # a git ref to compare requirement IDs with (requirement-history)
+        self.repo = repo
         self.schemas = root / "schemas"
         self.spec = root / "spec"
         self._registry: SchemaRegistry | None = None
@@ -365,6 +369,36 @@ def check_requirement_ids(root: LintRoot) -> list[Finding]:
     return found
 
 
+def check_requirement_history(root: LintRoot) -> list[Finding]:
+    """Against the spec at `root.since` (a git ref of `root.repo`): no requirement ID disappears (it stays
+    listed as retired) and no retired ID comes back with a new text."""
+    from stui_protocol_kit.conformance.schema_diff.sources import SourceError, read_files_at
+
+    if root.since is None:
+        return []
+    try:
+        before = read_files_at(root.repo or root.root, root.since, "spec", ".md")
+    except SourceError as exc:
+        return [Finding("requirement-history", "spec/", f"not checked: {exc}")]
+    then: dict[str, bool] = {}  # ID -> retired at `since`
+    for text in (before[name] for name in sorted(before)):
+        for line in text.splitlines():
+            match = _BULLET.match(line)
+            if match:
+                then.setdefault(f"{match['id']}-{match['n']}", match["text"].lstrip().startswith("(retired"))
+    now = {bullet.id: bullet for bullet in _bullets(root)}
+    found: list[Finding] = []
+    for req_id, retired in sorted(then.items()):
+        bullet = now.get(req_id)
+        if bullet is None:
+            found.append(Finding("requirement-history", f"spec/ ({req_id})", f"{req_id} existed at {root.since} and "
+                                 f"is gone: list it as '- **[{req_id}]** (retired in X.Y.Z)' so it is never reused"))
+        elif retired and not bullet.retired:
+            found.append(Finding("requirement-history", bullet.where, f"{req_id} was retired at {root.since} and is "
+                                 "used again: a retired ID is never reused, give the requirement a new ID"))
+    return found
+
+
 def check_traceability(root: LintRoot) -> list[Finding]:
     from stui_protocol_kit.conformance import citations
     from stui_protocol_kit.conformance.case import load_cases
@@ -433,11 +467,14 @@ def check_versions(root: LintRoot) -> list[Finding]:
 RUNNERS: dict[str, Callable[[LintRoot], list[Finding]]] = {
     "schemas": check_schemas, "commands": check_commands, "errors": check_errors, "vectors": check_vectors,
     "traceability": check_traceability, "requirement-ids": check_requirement_ids, "bundles": check_bundles,
-    "versions": check_versions,
+    "versions": check_versions, "requirement-history": check_requirement_history,
 }
 
 
-def lint(root: Path, checks: tuple[str, ...] = CHECKS) -> dict[str, list[Finding]]:
-    """Findings per check, in the order asked."""
-    target = LintRoot(root)
+def lint(root: Path, checks: tuple[str, ...] = CHECKS, *, since: str | None = None,
+         repo: Path | None = None) -> dict[str, list[Finding]]:
+    """Findings per check, in the order asked (with `since`, requirement-history runs too)."""
+    target = LintRoot(root, since, repo)
+    if since is not None and "requirement-history" not in checks:
+        checks = (*checks, "requirement-history")
     return {name: RUNNERS[name](target) for name in checks}

@@ -121,8 +121,8 @@ def _git(repo: Path, *args: str, binary: bool = False) -> subprocess.CompletedPr
         raise SourceError(f"git {' '.join(args)} took longer than {GIT_TIMEOUT_S} s") from None
 
 
-def load_git_ref(repo: Path, ref: str, *, schemas_dir: str = "schemas", spec_dir: str = "spec") -> Side:
-    """A side from `ref` of the repository at `repo`, read with git archive (the work tree is not touched)."""
+def resolve_ref(repo: Path, ref: str) -> tuple[Path, str]:
+    """(the repository's top level, the commit `ref` names); SourceError when either is not there."""
     if ref.startswith("-"):
         raise SourceError(f"{ref}: a git ref cannot start with '-'")
     top = _git(repo, "rev-parse", "--show-toplevel")
@@ -133,7 +133,29 @@ def load_git_ref(repo: Path, ref: str, *, schemas_dir: str = "schemas", spec_dir
     found = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     if found.returncode != 0:
         raise SourceError(f"{ref}: neither a directory nor a git ref of {repo}")
-    commit = found.stdout.strip()
+    return repo, found.stdout.strip()
+
+
+def read_files_at(repo: Path, ref: str, directory: str, suffix: str) -> dict[str, str]:
+    """The text of every file `directory/*suffix` (not below it) at `ref`, by file name; read from git's
+    objects, never from the work tree."""
+    top, commit = resolve_ref(repo, ref)
+    listed = _git(top, "ls-tree", "--name-only", commit, "--", f"{directory}/")
+    if listed.returncode != 0:
+        raise SourceError(f"{ref}: cannot list {directory}/: {listed.stderr.strip()}")
+    out: dict[str, str] = {}
+    for path in listed.stdout.split("\n"):
+        if path.endswith(suffix) and "/" not in path[len(directory) + 1:]:
+            shown = _git(top, "show", f"{commit}:{path}")
+            if shown.returncode != 0:
+                raise SourceError(f"{ref}: cannot read {path}: {shown.stderr.strip()}")
+            out[path.rsplit("/", 1)[-1]] = shown.stdout
+    return out
+
+
+def load_git_ref(repo: Path, ref: str, *, schemas_dir: str = "schemas", spec_dir: str = "spec") -> Side:
+    """A side from `ref` of the repository at `repo`, read with git archive (the work tree is not touched)."""
+    repo, commit = resolve_ref(repo, ref)
     listed = _git(repo, "ls-tree", "--name-only", commit, "--", f"{schemas_dir}/request.json", f"{spec_dir}/README.md")
     names = set(listed.stdout.split())
     if f"{schemas_dir}/request.json" not in names:

@@ -25,7 +25,7 @@ requirement IDs unique and never reused; schemas/bundle/ up to date; protocol ve
 in step.
 """
 EPILOG = f"""\
-checks: {', '.join(CHECKS)}
+checks: {', '.join(CHECKS)}; with --since REF also requirement-history
 
 exit status:
   0  no finding
@@ -42,6 +42,10 @@ def register(subparsers: Any) -> None:
                              "checkout is the repository)")
     parser.add_argument("--check", dest="checks", action="append", choices=CHECKS, metavar="NAME",
                         help="run only this check (repeatable); default: all")
+    parser.add_argument("--since", metavar="REF",
+                        help="also compare requirement IDs with the spec at this git ref (requirement-history: "
+                             "none disappeared instead of being retired, no retired ID reused)")
+    parser.add_argument("--repo", metavar="PATH", help="git repository for --since (default: the root)")
     parser.add_argument("--json", action="store_true", help="one JSON object per finding (JSON Lines), no summary")
     parser.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
     parser.set_defaults(handler=run)
@@ -53,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"stui-conformance lint: error: {root}: no schemas/ and spec/ directories here", file=sys.stderr)
         return 2
     checks = tuple(dict.fromkeys(args.checks)) if args.checks else CHECKS
-    results = lint(root, checks)
+    results = lint(root, checks, since=args.since, repo=Path(args.repo) if args.repo else None)
+    checks = tuple(results)
     out = Output(no_color=args.no_color)
     total = 0
     for check, findings in results.items():

@@ -183,3 +183,54 @@ def test_broken_json_blocks_the_registry_checks_with_a_finding(copy: Path) -> No
     assert any(f.where.startswith("schemas/state.json:1") for f in results["schemas"])
     assert all("not checked: the schemas do not load" in f.message for f in results["errors"])
     assert results["bundles"]
+
+
+# -- requirement IDs across history (--since) ---------------------------------------------------------
+
+
+def _commit_all(root: Path, message: str) -> None:
+    import subprocess
+
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", message]):
+        if args[0] == "init" and (root / ".git").exists():
+            continue
+        done = subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.invalid",
+                               "-c", "commit.gpgsign=false", *args], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+
+def test_history_clean_when_nothing_changed(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _commit_all(copy, "spec")
+    assert main(["lint", "--root", str(copy), "--check", "versions", "--since", "HEAD"]) == 0
+    assert "requirement-history" in capsys.readouterr().out
+
+
+def test_history_catches_a_requirement_removed_instead_of_retired(copy: Path) -> None:
+    _commit_all(copy, "spec")
+    path = copy / "spec" / "13-compatibility.md"
+    text = path.read_text(encoding="utf-8")
+    last = max(int(n) for n in re.findall(r"\*\*\[CMP-(\d+)\]\*\*", text))
+    path.write_text("\n".join(line for line in text.splitlines() if f"**[CMP-{last}]**" not in line) + "\n",
+                    encoding="utf-8")
+    # The last ID leaves no gap behind: only the history shows it is gone.
+    assert lint(copy, ("requirement-ids",))["requirement-ids"] == []
+    findings = lint(copy, (), since="HEAD")["requirement-history"]
+    assert [f.message.split(" existed")[0] for f in findings] == [f"CMP-{last}"]
+
+
+def test_history_catches_a_retired_id_used_again(copy: Path) -> None:
+    path = copy / "spec" / "13-compatibility.md"
+    text = path.read_text(encoding="utf-8")
+    line = next(x for x in text.splitlines() if x.startswith("- **[CMP-8]**"))
+    path.write_text(text.replace(line, "- **[CMP-8]** (retired in 1.0.1)"), encoding="utf-8")
+    _commit_all(copy, "CMP-8 retired")
+    path.write_text(text, encoding="utf-8")  # back, with a text under the retired ID
+    findings = lint(copy, (), since="HEAD")["requirement-history"]
+    assert len(findings) == 1 and "CMP-8 was retired" in findings[0].message
+    assert findings[0].where.startswith("spec/13-compatibility.md:")
+
+
+def test_history_with_an_unknown_ref_says_it_did_not_check(copy: Path) -> None:
+    _commit_all(copy, "spec")
+    (finding,) = lint(copy, (), since="no-such-ref")["requirement-history"]
+    assert finding.message.startswith("not checked:")

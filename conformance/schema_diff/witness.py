@@ -126,7 +126,7 @@ class Sides:
         e.g. one without common.json `$defs/Version`): witnesses are then judged by the bundles alone."""
         if side not in self._validators:
             try:
-                self._validators[side] = _message_validator(self.old_registry if side == "old" else self.new_registry)
+                self._validators[side] = message_validator(self.old_registry if side == "old" else self.new_registry)
             except Exception as exc:
                 self._validators[side] = None
                 self.validator_errors[side] = f"{type(exc).__name__}: {exc}"
@@ -136,7 +136,7 @@ class Sides:
 _VALIDATORS: OrderedDict[str, MessageValidator] = OrderedDict()
 
 
-def _message_validator(registry: Any) -> MessageValidator:
+def message_validator(registry: Any) -> MessageValidator:
     """The kit's validator for a registry, shared between diffs of equal schemas in one process
     (compiling every message kind twice is most of a small diff's cost)."""
     key = fingerprint(registry)

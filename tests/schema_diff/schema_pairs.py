@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema_rs
 from stui_protocol_kit.conformance.schema_diff.report import DiffReport, diff_sides
 from stui_protocol_kit.conformance.schema_diff.sources import load_directory
+from stui_protocol_kit.conformance.schema_diff.witness import message_validator
 from stui_protocol_kit.protocol.schemas import SchemaRegistry
 from stui_protocol_kit.protocol.validation import MessageValidator, strict_validator
 
@@ -152,17 +153,10 @@ def accepted(schema: Doc, message: Any) -> bool:
     return rich
 
 
-_VALIDATORS: dict[str, MessageValidator] = {}
-
-
 def _validator(registry: SchemaRegistry) -> MessageValidator:
-    """A MessageValidator built here (not the diff's), reused for schemas with identical files."""
-    key = json.dumps(sorted((registry.paths[u], d) for u, d in registry.documents.items()), sort_keys=True)
-    if key not in _VALIDATORS:
-        _VALIDATORS[key] = MessageValidator(registry)
-        while len(_VALIDATORS) > 4:
-            del _VALIDATORS[next(iter(_VALIDATORS))]
-    return _VALIDATORS[key]
+    """The kit's MessageValidator for a schema set (shared with the diff's cache by content: compiling
+    one per side per test is most of a test's cost; the bundle checks below stay independent)."""
+    return message_validator(registry)
 
 
 def assert_witnesses_hold(pair: Pair, report: DiffReport) -> int:

@@ -45,11 +45,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
         echo "ci.sh: missing Debian packages (${missing[*]}) and no root or password-less sudo to install them" >&2
         exit 2
     fi
-    if ! "${as_root[@]}" apt-get update -qq || \
-       ! DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
+    apt_log=$(mktemp)
+    if ! "${as_root[@]}" apt-get update -qq >"$apt_log" 2>&1 || \
+       ! DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >>"$apt_log" 2>&1; then
+        cat "$apt_log" >&2
         echo "ci.sh: apt-get could not install: ${missing[*]}" >&2
         exit 2
     fi
+    rm -f "$apt_log"
     elapsed "$started"
 fi
 CARGO=${CARGO:-$(command -v cargo || true)}

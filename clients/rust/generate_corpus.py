@@ -10,8 +10,18 @@
   (`conformance.strategies.every_mutation`: a member dropped, added, retyped, `3` written `3.0`, `null`
   for an optional member, a wrong version, a near-miss command name, ...).
 
+- boundary values: in valid messages of every kind, each value the schemas constrain (a pattern, a
+  length, a minimum or maximum, a constant, an enum; also the keys of `variables` and `objects`)
+  replaced by values just inside and just outside the constraint - one character shorter or longer
+  than allowed, a character outside the pattern, the minimum minus one, 2^53 -, each list with a size
+  or uniqueness rule emptied, shortened, lengthened and given a repeat, and each member the schemas
+  define left out; each with the verdict the kit's validator gives the whole message. The types must
+  reach the same verdict, so a constraint made stricter or looser in the schemas, or a member made
+  required or optional, which no valid message shows, fails too.
+
 Each line is `{"kind", "label", "body"}` (`body` is the exact wire text) plus, for a valid message,
-`expect`: the JSON value the Rust types must write back. That is the message itself, without the
+`expect`: the JSON value the Rust types must write back, and for a boundary value, `valid` and
+`direction`. That is the message itself, without the
 members v1 does not define: reply schemas are open (a newer server may add members), generation fills
 them in, and a client ignores them (spec CMP-2). The first line is `{"kind": "meta", ...}`.
 
@@ -27,6 +37,7 @@ server and never writes anything but FILE.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import os
@@ -87,6 +98,7 @@ class SchemaWalk:
         self.enums: dict[str, set[str]] = defaultdict(set)
         self.branches: dict[str, set[int]] = defaultdict(set)
         self.dropped: Counter[str] = Counter()
+        self._validators: dict[int, Any] = {}
 
     def resolve(self, node: dict[str, Any]) -> dict[str, Any]:
         while "$ref" in node:
@@ -94,7 +106,10 @@ class SchemaWalk:
         return node
 
     def matches(self, value: Json, node: dict[str, Any]) -> bool:
-        return jsonschema.Draft202012Validator({**node, "$defs": self.defs}).is_valid(value)
+        key = id(node)
+        if key not in self._validators:
+            self._validators[key] = jsonschema.Draft202012Validator({**node, "$defs": self.defs})
+        return self._validators[key].is_valid(value)
 
     def effective(self, node: dict[str, Any], value: Json, path: str) -> dict[str, Any]:
         """`node` with the first `oneOf`/`anyOf` branch that `value` matches merged in."""
@@ -183,6 +198,138 @@ class SchemaWalk:
         return sorted(set(out))
 
 
+# Characters tried inside and around a constrained string: pattern classes' members and outsiders.
+PROBE_CHARS = ("a", "Z", "0", "_", "-", ".", ":", "=", " ", "\u00e9", "\n", "\u007f")
+
+
+def string_probes(value: str, node: dict[str, Any]) -> set[str]:
+    """Strings near `value` and near the length limits of `node`."""
+    out = {value[:-1], value[1:], value + value[-1:], value.upper(), value.lower(), value.swapcase()}
+    for c in PROBE_CHARS:
+        out |= {c + value, value + c, value[:1] + c + value[1:], value[:-1] + c}
+    base = value or "a"
+    for limit in (node.get("minLength"), node.get("maxLength")):
+        if isinstance(limit, int):
+            for n in (limit - 1, limit, limit + 1):
+                if n >= 0:
+                    out.add((base * (n // len(base) + 1))[:n])
+    for option in node.get("enum", []):
+        if isinstance(option, str):
+            out |= {option, option.upper(), option + "x"}
+    out.discard(value)
+    return out
+
+
+def integer_probes(value: int, node: dict[str, Any]) -> set[int]:
+    out = {value - 1, value + 1, -1, 0, 1}
+    for bound in (node.get("minimum"), node.get("maximum"), node.get("const")):
+        if isinstance(bound, int) and not isinstance(bound, bool):
+            out |= {bound - 1, bound, bound + 1}
+    out.discard(value)
+    return out
+
+
+def constrained(node: dict[str, Any]) -> bool:
+    return any(k in node for k in ("pattern", "minLength", "maxLength", "minimum", "maximum", "const", "enum"))
+
+
+ABSENT = object()  # a probe that removes the member
+
+
+def positions(walk: SchemaWalk, value: Json, node: dict[str, Any], pointer: tuple[Any, ...] = (), path: str = "$"
+              ) -> Iterator[tuple[tuple[Any, ...], str, dict[str, Any], str]]:
+    """(pointer, schema path, schema, role) of everything in a message a probe can change: a
+    constrained value (`value`), a map key with `propertyNames` (`key`), a list with a size or
+    uniqueness rule (`list`), a member the schema defines (`member`: the probe leaves it out)."""
+    node = walk.effective(node, value, path)
+    if isinstance(value, dict):
+        properties = node.get("properties", {})
+        extra = node.get("additionalProperties")
+        names = node.get("propertyNames")
+        for name, member in value.items():
+            if name in properties:
+                yield (*pointer, name), f"{path}.{name}", properties[name], "member"
+                yield from positions(walk, member, properties[name], (*pointer, name), f"{path}.{name}")
+            elif isinstance(extra, dict):
+                if isinstance(names, dict):
+                    yield (*pointer, name), f"{path}{{key}}", walk.resolve(names), "key"
+                yield from positions(walk, member, extra, (*pointer, name), f"{path}{{*}}")
+    elif isinstance(value, list) and isinstance(node.get("items"), dict):
+        if any(k in node for k in ("minItems", "maxItems", "uniqueItems")):
+            yield pointer, path, node, "list"
+        if value:
+            yield from positions(walk, value[0], node["items"], (*pointer, 0), f"{path}[]")
+    elif constrained(node) and not isinstance(value, (dict, list)) and value is not None:
+        yield pointer, path, node, "value"
+
+
+def list_probes(value: list[Json], node: dict[str, Any]) -> list[list[Json]]:
+    out = [[], value[:1], value + value[:1]]
+    most = node.get("maxItems")
+    if isinstance(most, int) and value:
+        out.append((value * (most // len(value) + 1))[: most + 1])
+    return out
+
+
+def substituted(message: Json, pointer: tuple[Any, ...], new: Json, role: str) -> Json:
+    out = copy.deepcopy(message)
+    parent = out
+    for step in pointer[:-1]:
+        parent = parent[step]
+    if role == "key":
+        parent[new] = parent.pop(pointer[-1])
+    elif new is ABSENT:
+        del parent[pointer[-1]]
+    elif pointer:
+        parent[pointer[-1]] = new
+    else:
+        out = new
+    return out
+
+
+def boundary_probes(label: str, direction: str, schema: dict[str, Any], messages: list[Json]
+                    ) -> Iterator[tuple[str, Json, bool]]:
+    """(label, message, valid) for probes of everything `positions` finds: each schema path is probed
+    in the first message that has it (optional members are absent from many)."""
+    check = validator()
+    probed: set[tuple[str, str]] = set()
+    for host in messages:
+        walk = SchemaWalk(schema, label)
+        for pointer, path, node, role in list(positions(walk, host, schema)):
+            if (path, role) in probed:
+                continue
+            probed.add((path, role))
+            original = pointer[-1] if role == "key" else _at(host, pointer)
+            probes: list[Json]
+            if role == "member":
+                probes = [ABSENT]
+            elif role == "list":
+                probes = list_probes(original, node)
+            elif isinstance(original, bool):
+                probes = [not original]
+            elif isinstance(original, int):
+                probes = sorted(integer_probes(original, node))
+            elif isinstance(original, str):
+                probes = sorted(string_probes(original, node))
+            else:
+                continue
+            for probe in probes:
+                if role == "key" and probe in _at(host, pointer[:-1]):
+                    continue
+                message = substituted(host, pointer, probe, role)
+                violations = check.check(message, direction)[1]
+                if violations and all(v.requirement == "ERR-2" for v in violations):
+                    continue  # which codes a command may answer binds servers; no reply type checks it
+                what = "absent" if role == "member" else role
+                yield f"{label} {path} ({what})", message, not violations
+
+
+def _at(message: Json, pointer: tuple[Any, ...]) -> Json:
+    for step in pointer:
+        message = message[step]
+    return message
+
+
 # Extra members in generated replies are held to short scalars: schema-valid, free of the nulls and
 # floats that the kit's validator refuses there (CMP-3, CMP-5), and about three times quicker to
 # generate than arbitrary JSON. Most replies are generated closed (no extra member at all), quicker still.
@@ -225,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON Lines file to write ({DEFAULT_OUT})")
     parser.add_argument("--seed", type=int, default=15)
-    parser.add_argument("--examples", type=int, default=80,
+    parser.add_argument("--examples", type=int, default=50,
                         help="valid requests per command; closed replies per command and per error code "
                              "(and a quarter as many replies with extra members)")
     parser.add_argument("--mutated", type=int, default=3,
@@ -297,9 +444,32 @@ def main(argv: list[str] | None = None) -> int:
         more = [("closed", label, args.examples, args.seed + 3000 + 100 * round_ + n) for n, label in enumerate(short)]
         with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             add_replies(dict(zip(more, pool.map(generate, more), strict=True)))
-        topped_up.extend(short)
+        topped_up.extend(label for label in short if label not in topped_up)
     for walk in walks.values():
         problems += walk.gaps()
+
+    # Boundary values of every constrained member, with the kit's verdict.
+    hosts: dict[str, tuple[str, dict[str, Any], list[Json]]] = {}
+    for line in lines:
+        if line["kind"] in ("request", "response"):
+            label = f"{line['kind']} {line['label']}"
+            if label not in hosts:
+                schema = (reg.request_schema(line["label"]) if line["kind"] == "request"
+                          else reply_schema(line["label"]))
+                hosts[label] = (line["kind"], schema, [])
+            hosts[label][2].append(json.loads(line["body"]))
+    verdicts: Counter[bool] = Counter()
+    for label, (direction, schema, messages) in hosts.items():
+        for probe_label, message, valid in boundary_probes(label, direction, schema, messages):
+            body = body_of(message)
+            if body is None:
+                continue
+            lines.append({"kind": "boundary", "label": probe_label, "direction": direction, "body": body,
+                          "valid": valid})
+            counts[("boundary", probe_label)] += 1
+            verdicts[valid] += 1
+    if not verdicts[True] or not verdicts[False]:
+        problems.append(f"boundary values: {verdicts[True]} valid, {verdicts[False]} invalid; both kinds expected")
 
     # Coverage: every command and code, often enough, and (above) every defined member and enum value.
     minimum = max(1, args.examples // 2)
@@ -328,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({', '.join(f'{n} {k}' for k, n in sorted(by_kind.items()))}); "
           f"{dropped} unknown members to be ignored; skipped: {dict(skipped) or 'none'}; "
           f"drawn again for coverage: {', '.join(topped_up) or 'none'}")
+    print(f"boundary values: {verdicts[True]} valid, {verdicts[False]} invalid, "
+          f"at {len({label for kind, label in counts if kind == 'boundary'})} probed positions")
     print(f"coverage: {len(reg.commands)} commands, {len(reg.error_codes)} error codes; every defined member "
           f"present and (if optional) absent, every enum value, every oneOf/anyOf branch: "
           f"{'ok' if not problems else f'{len(problems)} gaps'}")

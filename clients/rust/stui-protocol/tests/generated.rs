@@ -1,8 +1,10 @@
-//! The messages generated from the schemas by `clients/rust/generate_corpus.py` (a few thousand,
+//! The messages generated from the schemas by `clients/rust/generate_corpus.py` (about 13,000,
 //! JSON Lines) against the types:
 //! * every valid request and reply reads and writes back to the value the generator expects (the
 //!   message without the members v1 does not define, which a client ignores);
 //! * every invalid request (the kit's mutations of valid ones) is refused;
+//! * every boundary value (a constrained member of a valid message set just inside or just outside
+//!   its constraint) gets the verdict the kit's validator gives it: accepted exactly when valid;
 //! * the corpus names exactly the commands and error codes the types know, so a command or code added
 //!   to or removed from the schemas fails here as well as in the round trip.
 //!
@@ -28,6 +30,10 @@ struct Line {
     body: String,
     #[serde(default)]
     expect: Option<Value>,
+    #[serde(default)]
+    direction: String,
+    #[serde(default)]
+    valid: Option<bool>,
     #[serde(default)]
     commands: Vec<String>,
     #[serde(default)]
@@ -83,6 +89,25 @@ fn generated_messages_round_trip_and_invalid_ones_are_refused() {
                     failures.push(format!("line {} ({}): accepted\n  {}", n + 1, line.label, line.body));
                 }
             }
+            "boundary" => {
+                let kind = if line.direction == "request" { Kind::Request } else { Kind::Response };
+                let valid = line.valid.unwrap_or_else(|| panic!("line {}: no verdict", n + 1));
+                match (round_trip(kind, &line.body), valid) {
+                    (Ok(_), true) | (Err(_), false) => {}
+                    (Ok(_), false) => failures.push(format!(
+                        "line {} ({}): accepted, the schemas refuse it\n  {}",
+                        n + 1,
+                        line.label,
+                        line.body
+                    )),
+                    (Err(e), true) => failures.push(format!(
+                        "line {} ({}): refused ({e}), the schemas accept it\n  {}",
+                        n + 1,
+                        line.label,
+                        line.body
+                    )),
+                }
+            }
             other => panic!("line {}: unknown kind {other:?}", n + 1),
         }
     }
@@ -99,5 +124,6 @@ fn generated_messages_round_trip_and_invalid_ones_are_refused() {
     let replies: BTreeSet<String> = rust_commands.union(&rust_codes).cloned().collect();
     assert_eq!(labels["response"], replies, "replies do not cover every command and error code");
     assert!(counts.get("invalid-request").copied().unwrap_or(0) > 0, "no invalid requests");
+    assert!(counts.get("boundary").copied().unwrap_or(0) > 0, "no boundary values");
     println!("{counts:?} generated messages: valid ones round-tripped, invalid ones refused");
 }

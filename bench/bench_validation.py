@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 import jsonschema
+
 from stui_protocol_kit.protocol.validation import MessageValidator, _RichValidator
 
 SID, TOKEN = "S" * 22, "T" * 43

@@ -1,11 +1,18 @@
-"""What a case gets to talk to the target: checked clients, sessions, restart, run options.
+"""What a case gets to talk to the target: checked clients, sessions, restart, the run's configuration.
 
-Every reply that reaches a case through a `CheckedClient` has already been checked here:
-- it is one UTF-8 JSON object (TRN-2),
-- it matches the response schemas for its command / error code (ENV-3, ENV-4),
-- an error code is one the request's command may return (`x-stui-command.errors`, ERR-2),
-- for a request that passed step P1, `id` and `command` are echoed as ENV-3/ENV-5/ENV-6 say.
-A violation raises `CaseFailed` citing the requirement, so no case can forget these checks.
+Every reply that reaches a case through a `CheckedClient` has already been through the reply checks of
+`stui_protocol_kit.protocol.reply_checks` (one JSON object, the response schemas, allowed error codes,
+no stray null, integers as integers, echo rules): a problem raises `CaseFailed` with typed problems, so
+no case can forget these checks.
+
+The context also keeps the suite fair to every correct server under every setting the spec allows:
+- it tracks the deadline of each session a case created (from the `expires_at` the target reported,
+  or the formula of spec 8.1 over the target's own reply timestamps), and marks a `SessionExpired` or
+  `SessionNotFound` that arrives at or after that deadline as legitimate (`exchange.notes`), so that a
+  verifier expecting success skips the case - naming the setting that would let it run - instead of
+  blaming the target for expiring a session the case kept too long;
+- `keep_alive` lets long-running cases (the generated ones) keep a session usable or open a fresh one;
+- `require_limits` turns a precondition on the announced limits into SKIPPED with the reason.
 
 This module must never decide a case's verdict beyond those automatic checks, and never retry: a
 conformance suite must see exactly what the target did.
@@ -14,37 +21,88 @@ conformance suite must see exactly what the target did.
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
-from stui_protocol_kit.conformance import citations
-from stui_protocol_kit.conformance.case import Case, CaseFailed, CaseSkipped
-from stui_protocol_kit.protocol.client import Exchange, ProtocolClient, ReplyTimeout, SocketKind, Transcript
-from stui_protocol_kit.protocol.codec import encode
+
+from stui_protocol_kit.conformance.case import Case, CaseFailed, CaseSkipped, SuiteError
+from stui_protocol_kit.conformance.config import DEFAULT_EXAMPLES, DEFAULT_TIMEOUT_S, RunConfig, SocketKind
+from stui_protocol_kit.protocol.client import Exchange, ProtocolClient, Transcript
+from stui_protocol_kit.protocol.codec import parse_rfc3339
+from stui_protocol_kit.protocol.reply_checks import check_reply
 from stui_protocol_kit.protocol.requirements import Requirement, requirements
 from stui_protocol_kit.protocol.schemas import SchemaRegistry, registry
 from stui_protocol_kit.protocol.validation import MessageValidator, validator
 
+# The spec's tolerance around every deadline (spec 8.1: one second plus the round trip).
+DEADLINE_TOLERANCE_S = 1.0
+EXPIRED_NOTE = "expired_by_deadline"  # Exchange.notes key: why a SessionExpired/NotFound is legitimate
+
+
+def _stamp(text: Any) -> float | None:
+    try:
+        return parse_rfc3339(text).timestamp() if isinstance(text, str) else None
+    except ValueError:
+        return None
+
 
 @dataclass
 class SessionHandle:
-    """A session a case created: its id and token (never printed: transcripts redact the token)."""
+    """A session a case created: its id and token (never printed: transcripts redact the token), and
+    what the run knows of its deadline, on the target's clock."""
 
     session_id: str
     token: str
     client_id: str
     revision: int = 0
     created: dict[str, Any] = field(default_factory=dict)
+    # Target-clock seconds: creation, the latest successful request (activity), the latest deadline the
+    # target reported, and the timeouts it announced.
+    created_at: float = 0.0
+    last_activity: float = 0.0
+    reported_expires_at: float = 0.0
+    idle_timeout_s: float = float("inf")
+    absolute_timeout_s: float = float("inf")
+    # Local monotonic time of the latest success (for keep_alive, which must not wait for a reply), and the
+    # latest (target time, local time) pair seen on this session, to estimate the target's clock locally.
+    last_success_local: float = field(default_factory=time.monotonic)
+    anchor: tuple[float, float] = (0.0, 0.0)
 
     def params(self, **extra: Any) -> dict[str, Any]:
         """Parameters for a session-scoped command on this session."""
         return {"session_id": self.session_id, "token": self.token, **extra}
+
+    @property
+    def deadline(self) -> float:
+        """The latest deadline the target may hold for this session (spec 8.1, EXP-4: never earlier than
+        one it reported)."""
+        formula = min(self.last_activity + self.idle_timeout_s, self.created_at + self.absolute_timeout_s)
+        return max(formula, self.reported_expires_at)
+
+    def seconds_left(self) -> float:
+        """How long the session surely still lives, on the local clock (the target's clock estimated from the
+        latest reply seen on it; `inf` when nothing is known)."""
+        target_time, local_time = self.anchor
+        if not target_time:
+            return float("inf")
+        return self.deadline - (target_time + (time.monotonic() - local_time))
+
+    def observe_success(self, reply: dict[str, Any]) -> None:
+        """A successful session-scoped request on this session: activity at the reply's timestamp."""
+        stamp = _stamp(reply.get("timestamp"))
+        if stamp is not None:
+            self.last_activity = max(self.last_activity, stamp)
+            self.anchor = (stamp, time.monotonic())
+        result = reply.get("result") if isinstance(reply.get("result"), dict) else {}
+        reported = _stamp(result.get("expires_at"))
+        if reported is not None:
+            self.reported_expires_at = max(self.reported_expires_at, reported)
+        self.last_success_local = time.monotonic()
 
 
 @dataclass
@@ -64,33 +122,23 @@ class TargetHandle:
         return frozenset(self.hello.get("capabilities", []))
 
 
-@dataclass
-class RunOptions:
-    """Options of one run that cases may read."""
-
-    socket_kind: SocketKind = "dealer"
-    timeout_s: float = 5.0
-    seed: int = 0
-    examples: int = 50
-    expiry_budget_s: float = 10.0
-    extras: dict[str, Any] = field(default_factory=dict)  # for plug-in cases (e.g. differential)
+class CaseBudgetExceeded(SuiteError):
+    """The case used up its time budget although the target answered: the suite's trouble (ERROR)."""
 
 
-class CaseBudgetExceeded(ReplyTimeout):
-    """The case used up its time budget; reported as TIMEOUT like a missing reply."""
-
-
-DEFAULT_EXAMPLES = 50
-DEFAULT_TIMEOUT_S = 5.0
-
-
-def effective_budget(case: Case, options: RunOptions) -> float:
-    """A case's budget, scaled for a slower target (a longer --timeout) and, for generated cases,
-    a bigger --examples: the budgets are written for the defaults."""
-    scale = max(1.0, options.timeout_s / DEFAULT_TIMEOUT_S)
+def effective_budget(case: Case, config: RunConfig, limits: Mapping[str, Any] | None = None) -> float:
+    """A case's budget: its base, scaled for a slower target (a longer --timeout) and, for generated
+    cases, a bigger --examples (the bases are written for the defaults), plus the time the case waits on
+    the target's clock - each limit it waits out, as many times as it declares, as announced by hello."""
+    scale = max(1.0, config.timeout_s / DEFAULT_TIMEOUT_S)
     if "hypothesis" in case.tags:
-        scale *= max(1.0, options.examples / DEFAULT_EXAMPLES)
-    return case.budget_s * scale
+        scale *= max(1.0, config.examples / DEFAULT_EXAMPLES)
+    waited = 0.0
+    for name, times in case.waits.items():
+        value = (limits or {}).get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            waited += times * float(value) + 2 * DEADLINE_TOLERANCE_S
+    return case.budget_s * scale + waited
 
 
 class CheckedClient:
@@ -99,7 +147,7 @@ class CheckedClient:
     def __init__(self, ctx: CaseContext, socket_kind: SocketKind) -> None:
         self.ctx = ctx
         self.socket_kind = socket_kind
-        self.raw = ProtocolClient(ctx.endpoint, socket_kind, ctx.options.timeout_s, ctx.zmq_context, ctx.transcript)
+        self.raw = ProtocolClient(ctx.endpoint, socket_kind, ctx.config.timeout_s, ctx.zmq_context, ctx.transcript)
 
     # -- sending ------------------------------------------------------------------------------------
 
@@ -113,14 +161,14 @@ class CheckedClient:
 
     def send(self, message: Any, *, timeout_s: float | None = None, check_echo: bool = True) -> Exchange:
         """Any JSON value as one body frame. Echo rules are checked when the body is within the size
-        limit (a P1 rejection echoes nulls, which `check_echo` callers verify themselves)."""
+        limit (a P1 rejection echoes nulls, which `check_echo=False` callers verify themselves)."""
         self.ctx.check_budget()
         exchange = self.raw.send(message, timeout_s=timeout_s)
         self.ctx.check_reply(exchange, sent=message if check_echo else None)
         return exchange
 
     def send_frames(self, frames: list[bytes], *, request: Any = None, timeout_s: float | None = None) -> Exchange:
-        """Raw body frames (a REQ socket adds its delimiter). Only the schema checks apply."""
+        """Raw body frames (a REQ socket adds its delimiter). Only the checks of a reply alone apply."""
         self.ctx.check_budget()
         exchange = self.raw.exchange_frames(frames, request=request, timeout_s=timeout_s)
         self.ctx.check_reply(exchange, sent=None)
@@ -136,11 +184,11 @@ class CheckedClient:
 class CaseContext:
     """Everything one case may use. Created per case by the runner; closes its clients afterwards."""
 
-    def __init__(self, case: Case, target: TargetHandle, options: RunOptions, zmq_context: zmq.Context,
+    def __init__(self, case: Case, target: TargetHandle, config: RunConfig, zmq_context: zmq.Context,
                  can_restart: bool, restart_reason: str = "") -> None:
         self.case = case
         self.target = target
-        self.options = options
+        self.config = config
         self.zmq_context = zmq_context
         self.can_restart = can_restart
         self.restart_reason = restart_reason
@@ -150,19 +198,23 @@ class CaseContext:
         self.transcript = Transcript()
         self.notes: list[str] = []
         # Seeded per case so one case's draws do not depend on which other cases were selected.
-        self.rng = random.Random(options.seed ^ zlib.crc32(case.id.encode()))
+        self.rng = random.Random(config.seed ^ zlib.crc32(case.id.encode()))
         self._clients: list[CheckedClient] = []
         self._default: CheckedClient | None = None
-        self._sessions = 0
-        self._nonce = f"{options.seed:x}-{random.getrandbits(24):06x}"
-        self.budget_s = effective_budget(case, options)
+        self._sessions: dict[str, SessionHandle] = {}
+        self._created = 0
+        self._nonce = f"{config.seed:x}-{random.getrandbits(24):06x}"
+        self.budget_s = effective_budget(case, config, target.limits)
         self.deadline = time.monotonic() + self.budget_s
 
     def check_budget(self) -> None:
-        """Called before every request: a case past its budget ends as TIMEOUT (the target answers,
-        but too slowly for the run to finish), instead of stretching the run without bound."""
+        """Called before every request: a case past its budget ends as ERROR (the target answers, but
+        the case did not finish in the time it was given: the suite's budget is wrong, or the machine is
+        overloaded), instead of stretching the run without bound."""
         if time.monotonic() > self.deadline:
-            raise CaseBudgetExceeded(f"case {self.case.id} ran past its budget of {self.budget_s:.0f}s")
+            raise CaseBudgetExceeded(
+                f"case {self.case.id} ran past its budget of {self.budget_s:.0f}s while the target was answering "
+                "(a suite problem, not a verdict on the target; a slower target needs a longer --timeout)")
 
     # -- target facts ---------------------------------------------------------------------------------
 
@@ -182,11 +234,16 @@ class CaseContext:
     def capabilities(self) -> frozenset[str]:
         return self.target.capabilities
 
+    def limit(self, name: str) -> float:
+        """An announced limit (infinite when not announced: a case then has nothing to wait for)."""
+        value = self.limits.get(name)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float("inf")
+
     # -- clients ----------------------------------------------------------------------------------------
 
     def client(self, socket_kind: SocketKind | None = None) -> CheckedClient:
         """A new connection (a new routing id), closed when the case ends."""
-        made = CheckedClient(self, socket_kind or self.options.socket_kind)
+        made = CheckedClient(self, socket_kind or self.config.socket_kind)
         self._clients.append(made)
         return made
 
@@ -207,14 +264,41 @@ class CaseContext:
         return f"conformance-{self.case.id}-{self._nonce}{'-' + label if label else ''}"[:128]
 
     def new_session(self, client: CheckedClient | None = None, client_id: str | None = None) -> SessionHandle:
-        """session.create, checked for success; the building block of most cases."""
+        """session.create, checked for success (CRE-1); the building block of most cases."""
+        from stui_protocol_kit.conformance.verifiers import CREATE_OK, expect_success
+
+        self._created += 1
+        cid = client_id or self.client_id(str(self._created))
+        exchange = (client or self.default).call("session.create", {"client_id": cid})
+        result = expect_success(exchange, "session.create", requirement=CREATE_OK)
+        created = _stamp(result.get("created_at")) or _stamp(exchange.reply.get("timestamp")) or 0.0
+        handle = SessionHandle(
+            result["session_id"], result["token"], cid, result["revision"], result, created_at=created,
+            last_activity=created, reported_expires_at=_stamp(result.get("expires_at")) or 0.0,
+            idle_timeout_s=self.limit("idle_timeout_s"), absolute_timeout_s=self.limit("absolute_timeout_s"),
+            anchor=(_stamp(exchange.reply.get("timestamp")) or created, exchange.received_at or time.monotonic()),
+        )
+        self._sessions[handle.session_id] = handle
+        return handle
+
+    def keep_alive(self, session: SessionHandle, client: CheckedClient | None = None) -> SessionHandle:
+        """A session that will stay usable for a while: `session` itself (after a validate, which is activity,
+        when a third of the idle timeout passed since its last success), or a new session when `session`
+        has less than a third of its absolute lifetime (or of the idle timeout) left, or was closed. For
+        cases that send many requests that are not activity (errors) or may close the session."""
         from stui_protocol_kit.conformance.verifiers import expect_success
 
-        self._sessions += 1
-        cid = client_id or self.client_id(str(self._sessions))
-        exchange = (client or self.default).call("session.create", {"client_id": cid})
-        result = expect_success(exchange, "session.create", requirement=citations.CREATE_OK)
-        return SessionHandle(result["session_id"], result["token"], cid, result["revision"], result)
+        margin = min(session.absolute_timeout_s, session.idle_timeout_s) / 3
+        if session.seconds_left() <= margin:
+            return self.new_session(client)
+        if time.monotonic() - session.last_success_local < session.idle_timeout_s / 3:
+            return session
+        exchange = (client or self.default).call("session.validate", session.params())
+        if exchange.reply.get("status") == "error" and (
+                exchange.reply["error"].get("code") == "SessionClosed" or exchange.notes.get(EXPIRED_NOTE)):
+            return self.new_session(client)
+        expect_success(exchange, "session.validate")
+        return session
 
     # -- restart ----------------------------------------------------------------------------------------
 
@@ -223,17 +307,30 @@ class CaseContext:
         (ZeroMQ), but cases should open new ones to make the "new connection" explicit."""
         if not self.can_restart or self.target.restart is None:
             raise CaseSkipped(self.restart_reason or "the run cannot restart the target")
-        self.target.endpoint = self.target.restart()
+        try:
+            self.target.endpoint = self.target.restart()
+        except Exception as exc:  # a restart that fails is the harness's trouble, not a verdict
+            raise SuiteError(f"restarting the target failed: {exc}") from exc
+        # The clock kept running on the target; sessions' deadlines are unchanged (EXP-4).
 
     def require_expiry(self, *limits: str) -> float:
         """The largest of the named limits, or SKIPPED when it exceeds the run's expiry budget."""
         longest = max(float(self.limits.get(name, 0) or 0) for name in limits)
-        if longest <= 0 or longest > self.options.expiry_budget_s:
+        if longest <= 0 or longest > self.config.expiry_budget_s:
             raise CaseSkipped(
-                f"{'/'.join(limits)} is {longest:g}s; the expiry budget is {self.options.expiry_budget_s:g}s"
-                " (--expiry-budget)"
+                f"needs the target's {'/'.join(limits)} ({longest:.0f}s) within the expiry budget of "
+                f"{self.config.expiry_budget_s:g}s: pass --expiry-budget {max(longest, 1):.0f} (the case then waits"
+                " that long) or run the target with shorter timeouts"
             )
         return longest
+
+    def require_limits(self, condition: bool, needs: str) -> None:
+        """SKIPPED unless the announced limits allow what the case needs; `needs` says what, in terms of the
+        target's settings (e.g. "absolute_timeout_s >= 2 x idle_timeout_s")."""
+        if not condition:
+            named = [name for name in sorted(self.limits) if name in needs] or sorted(self.limits)
+            shown = ", ".join(f"{name} {self.limits[name]}" for name in named)
+            raise CaseSkipped(f"needs {needs}; the target announces {shown}")
 
     def note(self, text: str) -> None:
         self.notes.append(text)
@@ -246,46 +343,40 @@ class CaseContext:
     # -- automatic reply checks --------------------------------------------------------------------------
 
     def check_reply(self, exchange: Exchange, sent: Any) -> None:
-        """The checks every reply gets (see the module docstring)."""
-        if exchange.decode_error is not None or not isinstance(exchange.reply, dict):
-            shown = exchange.decode_error or f"a JSON {type(exchange.reply).__name__}"
-            raise CaseFailed("one UTF-8 JSON object", shown, citations.REPLY_IS_JSON_OBJECT)
-        reply = exchange.reply
-        violations = self.validator.check_response(reply, has_float=exchange.reply_has_float)
-        if violations:
-            first = violations[0]
-            req = citations.SUCCESS_SCHEMA if reply.get("status") == "success" else citations.ERROR_SCHEMA
-            raise CaseFailed(
-                "a reply valid against the response schemas", f"{first.path}: {first.message}", req,
-                message=f"schema-invalid reply: {first.path}: {first.message}",
-                violations=[v.as_dict() for v in violations],
-            )
-        _check_numbers_and_nulls(reply)
-        if not isinstance(sent, dict):
+        """The checks every reply gets (see the module docstring), then what the reply tells about the
+        deadlines of this case's sessions."""
+        problems = check_reply(exchange.reply, sent, limits=self.limits, has_float=exchange.reply_has_float,
+                               decode_error=exchange.decode_error, check=self.validator)
+        if problems:
+            raise CaseFailed.of(problems, [p.as_dict() for p in problems if p.rule not in ("", "json-object")])
+        self._follow_sessions(exchange)
+
+    def _follow_sessions(self, exchange: Exchange) -> None:
+        request, reply = exchange.request, exchange.reply
+        if not isinstance(request, dict) or not isinstance(reply, dict):
             return
-        command = sent.get("command")
-        info = self.registry.commands.get(command) if isinstance(command, str) else None
-        if reply["status"] == "error" and info is not None and _passes_p1(sent, self.limits):
-            code = reply["error"]["code"]
-            if code not in info.errors:
-                raise CaseFailed(f"one of {', '.join(info.errors)}", code, citations.ERROR_ALLOWED_FOR_COMMAND,
-                                 message=f"{command} answered {code}, which it may not return")
-        if not _passes_p1(sent, self.limits):
+        params = request.get("parameters")
+        session_id = params.get("session_id") if isinstance(params, dict) else None
+        handle = self._sessions.get(session_id) if isinstance(session_id, str) else None
+        if handle is None or params.get("token") != handle.token:
             return
-        want_id = self.validator.echo_id(sent)
-        want_command = self.validator.echo_command(sent)
-        if reply["status"] == "success":
-            if reply["id"] != sent.get("id") or reply["command"] != command:
-                raise CaseFailed({"id": sent.get("id"), "command": command},
-                                 {"id": reply["id"], "command": reply["command"]}, citations.SUCCESS_SCHEMA,
-                                 message="a success reply must echo the request's id and command")
+        if reply.get("status") == "success":
+            if request.get("command") != "session.close":
+                handle.observe_success(reply)
             return
-        if reply["id"] != want_id:
-            raise CaseFailed(want_id, reply["id"], citations.ERROR_ECHO_ID,
-                             message=f"error reply id: expected {want_id!r}, got {reply['id']!r}")
-        if reply["command"] != want_command:
-            raise CaseFailed(want_command, reply["command"], citations.ERROR_ECHO_COMMAND,
-                             message=f"error reply command: expected {want_command!r}, got {reply['command']!r}")
+        code = (reply.get("error") or {}).get("code")
+        stamp = _stamp(reply.get("timestamp"))
+        if code in ("SessionExpired", "SessionNotFound") and stamp is not None:
+            deadline = handle.deadline
+            if code == "SessionNotFound":
+                deadline += self.limit("tombstone_retention_s")
+            if stamp >= deadline - DEADLINE_TOLERANCE_S:
+                exchange.notes[EXPIRED_NOTE] = (
+                    f"the session's deadline passed ({code} at {reply.get('timestamp')}, deadline "
+                    f"{_show_time(handle.deadline)} on the target's clock): the case needs its sessions to live "
+                    f"longer than the target's idle_timeout_s {self.limits.get('idle_timeout_s')} / "
+                    f"absolute_timeout_s {self.limits.get('absolute_timeout_s')} allow on this machine; run the "
+                    "target with longer timeouts to check it")
 
     def close(self) -> None:
         for made in self._clients:
@@ -294,43 +385,7 @@ class CaseContext:
         self._clients.clear()
 
 
-def _check_numbers_and_nulls(reply: dict[str, Any]) -> None:
-    """CMP-3 and CMP-5 on a whole reply: no null and no non-integer number outside the client-owned
-    `inspector`/`preferences` documents (and the null id/command an error reply may carry)."""
+def _show_time(stamp: float) -> str:
+    from datetime import UTC, datetime
 
-    def walk(node: Any, path: str) -> None:
-        if node is None:
-            raise CaseFailed("no null outside inspector/preferences", f"null at {path}", citations.NO_STRAY_NULL)
-        if isinstance(node, float):
-            raise CaseFailed("an integer written without fraction or exponent", f"{node!r} at {path}",
-                             citations.INTEGERS_AS_INTEGERS)
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if path == "$.result.state" and key in ("inspector", "preferences"):
-                    continue
-                walk(value, f"{path}.{key}")
-        elif isinstance(node, list):
-            for i, value in enumerate(node):
-                walk(value, f"{path}[{i}]")
-
-    for key, value in reply.items():
-        if reply.get("status") == "error" and key in ("id", "command") and value is None:
-            continue
-        walk(value, f"$.{key}")
-
-
-def _passes_p1(sent: dict[str, Any], limits: dict[str, Any]) -> bool:
-    """Whether a message sent as one compact JSON body passes step P1 (size and depth)."""
-    size = len(encode(sent))
-    if size > int(limits.get("max_message_bytes", 1 << 62)):
-        return False
-    depth_limit = int(limits.get("max_nesting_depth", 1 << 30))
-    text = json.dumps(sent)
-    return text.count("[") + text.count("{") <= depth_limit or _depth(sent) <= depth_limit
-
-
-def _depth(value: Any) -> int:
-    from stui_protocol_kit.protocol.codec import nesting_depth
-
-    return nesting_depth(value)
-
+    return datetime.fromtimestamp(stamp, UTC).strftime("%H:%M:%S.%f")[:-3] + "Z"

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+
 from stui_protocol_kit.protocol.schemas import BASE_URI, DIALECT, FORBIDDEN_KEYWORDS, SchemaRegistry, iter_keywords
 
 CHECKS = ("schemas", "commands", "errors", "vectors", "traceability", "requirement-ids", "bundles", "versions")
@@ -400,8 +401,7 @@ def check_requirement_history(root: LintRoot) -> list[Finding]:
 
 
 def check_traceability(root: LintRoot) -> list[Finding]:
-    from stui_protocol_kit.conformance import citations
-    from stui_protocol_kit.conformance.case import load_cases
+    from stui_protocol_kit.conformance.case import AUTOMATIC_REQUIREMENTS, load_cases
     from stui_protocol_kit.conformance.traceability import (
         uncovered_musts,
         unknown_check_citations,
@@ -418,8 +418,9 @@ def check_traceability(root: LintRoot) -> list[Finding]:
                      "conformance case") for r in uncovered_musts(index, cases)]
     found += [Finding("traceability", f"case {case_id}", f"cites {req}, which the spec does not define")
               for case_id, req in unknown_citations(index, cases)]
-    found += [Finding("traceability", "conformance/citations.py", f"cites {req}, which the spec does not define")
-              for req in unknown_check_citations(index, citations)]
+    found += [Finding("traceability", "conformance/case.py AUTOMATIC_REQUIREMENTS",
+                      f"cites {req}, which the spec does not define")
+              for req in unknown_check_citations(index, AUTOMATIC_REQUIREMENTS)]
     return found
 
 

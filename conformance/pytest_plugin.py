@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from stui_protocol_kit.conformance.runner import RunConfig, RunReport
+    from stui_protocol_kit.conformance.config import RunConfig
+    from stui_protocol_kit.conformance.runner import RunReport
 
 _REPORT_KEY = pytest.StashKey["RunReport"]()
 
@@ -35,7 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _config(config: pytest.Config) -> RunConfig:
-    from stui_protocol_kit.conformance.runner import RunConfig
+    from stui_protocol_kit.conformance.config import RunConfig
 
     return RunConfig(target=config.getoption("--stui-target"),
                      restart_command=config.getoption("--stui-restart-command"),
@@ -73,9 +74,12 @@ class ConformanceItem(pytest.Item):
             return
         if result.outcome in (Outcome.SKIPPED, Outcome.UNSUPPORTED):
             pytest.skip(f"{result.outcome.value}: {result.reason}")
-        message = result.failure.message if result.failure else result.reason
-        if result.case.level == "SHOULD":
-            pytest.skip(f"SHOULD not met (warning): {message}")
+        problem = result.problem
+        message = f"{problem.requirement} at {problem.path}: {problem.message}" if problem else result.reason
+        if result.outcome is Outcome.NON_STRICT:
+            pytest.skip(f"NON-STRICT (a SHOULD requirement broken): {message}")
+        if result.outcome is Outcome.ERROR:
+            raise RuntimeError(f"{self.case_id}: suite error (not a verdict on the target): {message}")
         raise AssertionError(f"{self.case_id} {result.outcome.value}: {message}")
 
     def reportinfo(self) -> tuple[str, int, str]:

@@ -4,12 +4,15 @@ Scheduling, chosen for the 60 s budget on two cores:
 1. Cases that need expiry (they mostly wait for the target's clock) run in threads, overlapping each
    other and the ordinary cases. With the embedded reference server they talk to a second embedded
    server whose idle timeout is 2 s, so the main server can keep sessions alive for the whole run.
-2. Ordinary cases run one after another in the main thread.
+2. Ordinary cases run one after another in the main thread, in spec order.
 3. Cases that restart the target (`exclusive`) run last, alone, so no other case sees the restart.
 
-Outcomes: UNSUPPORTED when hello does not announce a capability the case needs, SKIPPED when the run
-cannot provide a restart or the expiry budget, TIMEOUT when the target did not answer in time,
-FAILED / PASSED from the case. The run fails (exit 1) when a MUST case is FAILED or TIMEOUT.
+Outcomes (conformance/case.py): UNSUPPORTED when hello does not announce a capability the case needs,
+SKIPPED when the run cannot provide a restart, the expiry budget or the limits the case needs, TIMEOUT
+when a request got no reply within --timeout, ERROR when the suite itself failed (a case's exception,
+its budget overrun while the target answered, a restart that failed, a problem citing a requirement the
+case does not declare), FAILED / NON-STRICT by the level of the requirements a case's problems cite.
+Verdicts per requirement and for the run: conformance/verdicts.py.
 
 This module must never judge a reply itself (cases and verifiers do) and never print (reports do).
 """
@@ -26,7 +29,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import zmq
+
 from stui_protocol_kit.conformance.case import (
+    AUTOMATIC_REQUIREMENTS,
     CAPABILITY_NEEDS,
     NEED_EXCLUSIVE,
     NEED_EXPIRY,
@@ -37,11 +42,12 @@ from stui_protocol_kit.conformance.case import (
     CaseResult,
     CaseSkipped,
     CaseUnsupported,
-    Failure,
     Outcome,
+    SuiteError,
     load_cases,
 )
-from stui_protocol_kit.conformance.context import CaseContext, RunOptions, TargetHandle
+from stui_protocol_kit.conformance.config import RunConfig
+from stui_protocol_kit.conformance.context import CaseContext, TargetHandle
 from stui_protocol_kit.conformance.target import (
     EXPIRY_SETTINGS,
     MAIN_SETTINGS,
@@ -50,27 +56,10 @@ from stui_protocol_kit.conformance.target import (
     TargetUnavailable,
     probe_hello,
 )
-from stui_protocol_kit.protocol.client import ReplyTimeout, SocketKind
+from stui_protocol_kit.conformance.verdicts import RequirementRow, RunVerdict, requirement_matrix, run_verdict
+from stui_protocol_kit.protocol.client import ReplyTimeout
+from stui_protocol_kit.protocol.problems import Problem
 from stui_protocol_kit.protocol.requirements import Requirement, requirements
-
-
-@dataclass
-class RunConfig:
-    """Everything a run is told. `target=None` means: start the embedded server (`server_argv`,
-    default the reference server)."""
-
-    target: str | None = None
-    restart_command: str | None = None
-    socket_kind: SocketKind = "dealer"
-    timeout_s: float = 5.0
-    seed: int = 0
-    examples: int = 50
-    select: list[str] = field(default_factory=list)
-    exclude: list[str] = field(default_factory=list)
-    expiry_budget_s: float = 10.0
-    server_argv: list[str] | None = None
-    server_extra_args: list[str] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,14 +72,26 @@ class RunReport:
     config: RunConfig
     started_at: str
     duration_s: float
+    partial: bool = False  # the run was interrupted: the results are those of the cases that finished
+    index: dict[str, Requirement] = field(default_factory=requirements)
+
+    def matrix(self) -> dict[str, RequirementRow]:
+        return requirement_matrix(self.results, self.index)
+
+    def requirement_matrix(self) -> dict[str, dict[str, Any]]:
+        """The matrix as JSON-ready dicts (the JSON report's `requirements`)."""
+        return {req_id: row.as_dict() for req_id, row in self.matrix().items()}
+
+    def run_verdict(self) -> RunVerdict:
+        return run_verdict(self.results, self.matrix(), self.config.strict)
 
     @property
     def passed(self) -> bool:
-        return not any(r.blocking for r in self.results)
+        return self.run_verdict().verdict.value == "PASS"
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.passed else 1
+        return self.run_verdict().exit_code
 
     def counts(self) -> dict[str, int]:
         out = {o.value: 0 for o in Outcome}
@@ -98,34 +99,23 @@ class RunReport:
             out[r.outcome.value] += 1
         return out
 
-    def requirement_matrix(self, index: dict[str, Requirement] | None = None) -> dict[str, dict[str, Any]]:
-        """Per requirement: level, text, the cases citing it with their outcomes, and a verdict
-        (FAILED if any case failed/timed out, PASSED if any passed, else the cases' common outcome,
-        or UNTESTED when no selected case cites it)."""
-        index = index if index is not None else requirements()
-        matrix: dict[str, dict[str, Any]] = {}
-        for req in index.values():
-            matrix[req.id] = {"level": req.level, "text": req.text, "section": req.section, "cases": {},
-                              "verdict": "UNTESTED"}
-        for r in self.results:
-            for req_id in r.case.requirements:
-                entry = matrix.setdefault(req_id, {"level": "?", "text": "", "section": "", "cases": {},
-                                                   "verdict": "UNTESTED"})
-                entry["cases"][r.case.id] = r.outcome.value
-        for entry in matrix.values():
-            outcomes = set(entry["cases"].values())
-            if not outcomes:
-                continue
-            if outcomes & {"FAILED", "TIMEOUT"}:
-                entry["verdict"] = "FAILED"
-            elif "PASSED" in outcomes:
-                entry["verdict"] = "PASSED"
-            else:
-                entry["verdict"] = sorted(outcomes)[0]
-        return matrix
-
 
 ProgressHook = Callable[[CaseResult], None]
+
+
+def reference_settings_for(limits: dict[str, Any]) -> dict[str, Any]:
+    """Command-line settings that make the reference server announce `limits` (differential mode compares
+    only what the spec fixes, so the comparison server runs with the target's limits)."""
+    options = {"max_message_bytes": "max-message-bytes", "max_nesting_depth": "max-nesting-depth",
+               "idle_timeout_s": "idle-timeout", "absolute_timeout_s": "absolute-timeout",
+               "max_sessions_per_client": "max-sessions-per-client", "retry_window_s": "retry-window",
+               "tombstone_retention_s": "tombstone-retention", "max_revisions_kept": "max-revisions"}
+    settings = dict(MAIN_SETTINGS)
+    for name, option in options.items():
+        value = limits.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            settings[option] = value
+    return settings
 
 
 class _Targets:
@@ -141,9 +131,18 @@ class _Targets:
 
     def start(self) -> None:
         cfg = self.config
+        argv = list(cfg.server_argv) if cfg.server_argv else None
+        if cfg.target is None and cfg.server_settings is not None:
+            only = EmbeddedServer({"log-level": "warning", **cfg.server_settings}, argv, list(cfg.server_extra_args),
+                                  name="configured")
+            self.servers = [only]
+            endpoint = only.start()
+            self.main = TargetHandle(endpoint, probe_hello(endpoint, 10, self.zmq_context), only.restart)
+            self.expiry = self.main
+            return
         if cfg.target is None:
-            main = EmbeddedServer(MAIN_SETTINGS, cfg.server_argv, cfg.server_extra_args, name="main")
-            expiry = EmbeddedServer(EXPIRY_SETTINGS, cfg.server_argv, cfg.server_extra_args, name="expiry")
+            main = EmbeddedServer(MAIN_SETTINGS, argv, list(cfg.server_extra_args), name="main")
+            expiry = EmbeddedServer(EXPIRY_SETTINGS, argv, list(cfg.server_extra_args), name="expiry")
             self.servers = [main, expiry]
             # Start both at once: process start-up (imports, schema compilation) dominates.
             errors: list[Exception] = []
@@ -170,7 +169,8 @@ class _Targets:
         hello = probe_hello(cfg.target, cfg.timeout_s, self.zmq_context)
         restart = CommandRestarter(cfg.target, cfg.restart_command).restart if cfg.restart_command else None
         if restart is None:
-            self.restart_reason = "no --restart-command given for this target"
+            self.restart_reason = "needs a restart of the target: pass --restart-command CMD (a shell command that" \
+                                  " restarts it; the suite then waits for hello)"
         self.main = TargetHandle(cfg.target, hello, restart)
         self.expiry = self.main
 
@@ -200,6 +200,7 @@ class Runner:
         started = time.monotonic()
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
         zmq_context = zmq.Context()
+        zmq_context.setsockopt(zmq.LINGER, 0)
         targets = _Targets(self.config, zmq_context)
         try:
             targets.start()
@@ -240,8 +241,8 @@ class Runner:
             run_one(item, targets.main)
         return [results[c.id] for c in cases]
 
-    def run_case(self, item: Case, target: TargetHandle, targets: _Targets, zmq_context: zmq.Context) -> CaseResult:
-        """One case, with its outcome; never raises for anything the case or target does."""
+    def precondition(self, item: Case, target: TargetHandle, targets: _Targets) -> CaseResult | None:
+        """The result of a case that cannot run here (UNSUPPORTED / SKIPPED), or None."""
         with self._lock:
             down_during = self._down.get(target.endpoint)
         if down_during is not None:
@@ -251,43 +252,44 @@ class Runner:
         missing = sorted((item.needs & CAPABILITY_NEEDS) - target.capabilities)
         if missing:
             return CaseResult(item, Outcome.UNSUPPORTED, reason=f"hello does not announce {', '.join(missing)}")
-        can_restart = target.restart is not None
-        if NEED_RESTART in item.needs and not can_restart:
+        if NEED_RESTART in item.needs and target.restart is None:
             return CaseResult(item, Outcome.SKIPPED, reason=targets.restart_reason or "target cannot be restarted")
         if NEED_EXPIRY in item.needs:
             idle = float(target.limits.get("idle_timeout_s", 0) or 0)
             if idle > self.config.expiry_budget_s:
                 return CaseResult(item, Outcome.SKIPPED, reason=(
-                    f"idle_timeout_s is {idle:g}s, over the expiry budget of {self.config.expiry_budget_s:g}s"))
-        options = RunOptions(self.config.socket_kind, self.config.timeout_s, self.config.seed, self.config.examples,
-                             self.config.expiry_budget_s, dict(self.config.extras))
-        ctx = CaseContext(item, target, options, zmq_context, can_restart, targets.restart_reason)
+                    f"needs the target's idle_timeout_s ({idle:.0f}s) within the expiry budget of "
+                    f"{self.config.expiry_budget_s:g}s: pass --expiry-budget {idle:.0f} or run the target with a"
+                    " shorter idle timeout"))
+        return None
+
+    def run_case(self, item: Case, target: TargetHandle, targets: _Targets, zmq_context: zmq.Context) -> CaseResult:
+        """One case, with its outcome; never raises for anything the case or target does."""
+        early = self.precondition(item, target, targets)
+        if early is not None:
+            return early
+        ctx = CaseContext(item, target, self.config, zmq_context, target.restart is not None, targets.restart_reason)
         started = time.monotonic()
         result = CaseResult(item, Outcome.PASSED)
         try:
             item.run(ctx)
         except CaseFailed as exc:
-            result.outcome = Outcome.FAILED
-            result.failure = Failure(exc.expected, exc.actual, exc.requirement, ctx.requirement_text(exc.requirement),
-                                     exc.message, exc.violations)
+            self._failed(result, exc)
         except ReplyTimeout as exc:
-            result.outcome = Outcome.TIMEOUT
-            result.reason = str(exc)
-            result.failure = Failure(f"a reply within {self.config.timeout_s:g}s", "no reply", "TRN-3",
-                                     ctx.requirement_text("TRN-3"), str(exc))
+            result.outcome, result.reason = Outcome.TIMEOUT, str(exc)
+            result.problems = [Problem("TRN-3", f"no reply within {self.config.timeout_s:g}s (--timeout): {exc}",
+                                       "$", f"a reply within {self.config.timeout_s:g}s", "no reply", "timeout")]
             self._check_alive(item, target, ctx, zmq_context)
         except CaseSkipped as exc:
             result.outcome, result.reason = Outcome.SKIPPED, str(exc)
         except CaseUnsupported as exc:
             result.outcome, result.reason = Outcome.UNSUPPORTED, str(exc)
-        except TargetUnavailable as exc:
-            result.outcome = Outcome.FAILED
-            result.failure = Failure("the target to come back after a restart", str(exc), None, "", str(exc))
-        except Exception as exc:  # a bug in a case must not stop the run; it is reported as a failure
-            result.outcome = Outcome.FAILED
+        except (SuiteError, TargetUnavailable) as exc:
+            result.outcome, result.reason = Outcome.ERROR, str(exc)
+        except Exception as exc:  # a bug in a case (a stray assert too) is the suite's ERROR, never the target's
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            result.failure = Failure("the case to complete", detail, None, "",
-                                     f"case raised {detail}\n{traceback.format_exc(limit=4)}")
+            result.outcome, result.reason = Outcome.ERROR, f"the case itself raised {detail}"
+            result.detail = traceback.format_exc(limit=6)
         finally:
             ctx.close()
         result.duration_s = time.monotonic() - started
@@ -295,6 +297,22 @@ class Runner:
         result.notes = ctx.notes
         return result
 
+    def _failed(self, result: CaseResult, exc: CaseFailed) -> None:
+        """A CaseFailed as an outcome: FAILED if a MUST requirement is broken, NON-STRICT if only SHOULDs;
+        ERROR if a problem cites a requirement the case does not declare (a suite bug)."""
+        allowed = set(result.case.requirements) | AUTOMATIC_REQUIREMENTS
+        stray = sorted({p.requirement for p in exc.problems} - allowed)
+        result.problems = list(exc.problems)
+        result.violations = list(exc.violations)
+        result.sequence = getattr(exc, "jsonl", None)
+        if stray:
+            result.outcome = Outcome.ERROR
+            result.reason = (f"suite bug: case {result.case.id} found a problem citing {', '.join(stray)}, which it"
+                             f" does not declare ({'; '.join(p.message for p in exc.problems)[:300]})")
+            return
+        index = requirements()
+        levels = {index[p.requirement].level if p.requirement in index else "MUST" for p in exc.problems}
+        result.outcome = Outcome.FAILED if "MUST" in levels else Outcome.NON_STRICT
 
     def _check_alive(self, item: Case, target: TargetHandle, ctx: CaseContext, zmq_context: zmq.Context) -> None:
         """After a timeout: is the target still there? If not, restart it when the run knows how

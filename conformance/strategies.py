@@ -27,6 +27,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
+
 from stui_protocol_kit.protocol.schemas import SchemaRegistry, registry
 from stui_protocol_kit.protocol.validation import MessageValidator, validator
 

@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 import zmq
+
 from stui_protocol_kit.protocol.client import ProtocolClient, ReplyTimeout
 from stui_protocol_kit.protocol.server_process import ServerProcess, ServerStartError
 

@@ -11,7 +11,6 @@ This module only compares IDs; it must never load cases or read the spec itself.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from types import ModuleType
 
 from stui_protocol_kit.conformance.case import Case
 from stui_protocol_kit.protocol.requirements import Requirement
@@ -29,7 +28,6 @@ def unknown_citations(requirements: Mapping[str, Requirement], cases: Iterable[C
     return sorted({(case.id, req) for case in cases for req in case.requirements if req not in requirements})
 
 
-def unknown_check_citations(requirements: Mapping[str, Requirement], citations: ModuleType) -> list[str]:
-    """IDs in the automatic checks' citation module (upper-case constants) that the spec does not define."""
-    ids = [value for name, value in vars(citations).items() if name.isupper()]
-    return sorted(i for i in ids if i not in requirements)
+def unknown_check_citations(requirements: Mapping[str, Requirement], cited: Iterable[str]) -> list[str]:
+    """IDs the automatic checks cite (`case.AUTOMATIC_REQUIREMENTS`) that the spec does not define."""
+    return sorted(i for i in set(cited) if i not in requirements)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import zmq
+
 from stui_protocol_kit.protocol.codec import FrameError, decode_body, encode
 from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION
 from stui_protocol_kit.protocol.redaction import redact
@@ -39,6 +40,13 @@ class Exchange:
     reply_has_float: bool = False
     elapsed_s: float = 0.0
     decode_error: str | None = None
+    # Local monotonic times: the request left, the reply arrived. Their difference bounds from above how
+    # long the server took, and any interval it measured between two requests lies within such bounds.
+    sent_at: float = 0.0
+    received_at: float = 0.0
+    # What the caller learned about this exchange beyond the bytes (e.g. the conformance context marks
+    # a SessionExpired that arrived after the session's reported deadline, which a case must not blame).
+    notes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -137,14 +145,16 @@ class ProtocolClient:
     def exchange_frames(self, frames: list[bytes], request: Any = None, timeout_s: float | None = None) -> Exchange:
         """Send raw frames, wait for one reply, decode it if it is JSON."""
         self.transcript.record("request", request if request is not None else {"raw_frames": [len(f) for f in frames]})
-        started = time.perf_counter()
+        started = time.monotonic()
         self.send_frames(frames)
         try:
             body = self.receive(timeout_s)
         except ReplyTimeout:
-            self.transcript.record("timeout", {"after_s": time.perf_counter() - started})
+            self.transcript.record("timeout", {"after_s": time.monotonic() - started})
             raise
-        result = Exchange(request, frames, reply_bytes=body, elapsed_s=time.perf_counter() - started)
+        arrived = time.monotonic()
+        result = Exchange(request, frames, reply_bytes=body, elapsed_s=arrived - started, sent_at=started,
+                          received_at=arrived)
         try:
             decoded = decode_body(body, max_bytes=len(body) + 1, max_depth=10_000, require_object=False)
             result.reply, result.reply_has_float = decoded.message, decoded.has_float

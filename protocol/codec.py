@@ -205,8 +205,43 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan
 
 
 def encode(message: Any) -> bytes:
-    """Compact UTF-8 JSON. NaN and infinities are refused: they are not JSON."""
-    return _ENCODER.encode(message).encode("utf-8")
+    """Compact UTF-8 JSON. NaN and infinities are refused: they are not JSON. Nesting of any depth is
+    encoded: the C encoder recurses per level and gives up near the interpreter's recursion limit (a
+    target may announce a `max_nesting_depth` of thousands), so deeper values take an iterative path."""
+    try:
+        return _ENCODER.encode(message).encode("utf-8")
+    except RecursionError:
+        return _encode_iteratively(message).encode("utf-8")
+
+
+def _encode_iteratively(message: Any) -> str:
+    """The same text as `_ENCODER.encode`, without recursion (only for values nested too deep for it)."""
+    out: list[str] = []
+    # A stack of pending work: values to encode, or literal text to emit.
+    stack: list[tuple[bool, Any]] = [(True, message)]
+    while stack:
+        is_value, item = stack.pop()
+        if not is_value:
+            out.append(item)
+        elif isinstance(item, dict):
+            pending: list[tuple[bool, Any]] = [(False, "{")]
+            for i, (key, value) in enumerate(item.items()):
+                if not isinstance(key, str):
+                    raise TypeError(f"keys must be str, not {type(key).__name__}")
+                pending += [(False, ("," if i else "") + _ENCODER.encode(key) + ":"), (True, value)]
+            pending.append((False, "}"))
+            stack.extend(reversed(pending))
+        elif isinstance(item, (list, tuple)):
+            pending = [(False, "[")]
+            for i, value in enumerate(item):
+                if i:
+                    pending.append((False, ","))
+                pending.append((True, value))
+            pending.append((False, "]"))
+            stack.extend(reversed(pending))
+        else:
+            out.append(_ENCODER.encode(item))
+    return "".join(out)
 
 
 _prefixes: dict[int, str] = {}

@@ -43,19 +43,34 @@ def redact_token(token: str) -> str:
 
 
 def redact(value: Any) -> Any:
-    """A copy of a JSON value with every secret member's string value replaced."""
+    """A copy of a JSON value with every secret member's value replaced. Iterative, so a message nested as
+    deep as any target allows is recorded like any other."""
     secrets = secret_member_names()
 
-    def walk(node: Any) -> Any:
+    def copy_of(node: Any) -> Any:
         if isinstance(node, dict):
-            # Whatever a secret member holds is redacted, also when a client sent it with the wrong type.
-            return {
-                k: (redact_token(v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str))
-                    if k in secrets else walk(v))
-                for k, v in node.items()
-            }
+            return {}
         if isinstance(node, list):
-            return [walk(item) for item in node]
+            return [None] * len(node)
         return node
 
-    return walk(value)
+    root = copy_of(value)
+    pending: list[tuple[Any, Any]] = [(value, root)] if isinstance(value, (dict, list)) else []
+    while pending:
+        source, target = pending.pop()
+        if isinstance(source, dict):
+            for key, item in source.items():
+                if key in secrets:
+                    # Whatever a secret member holds is redacted, also when a client sent it with the wrong type.
+                    target[key] = redact_token(item if isinstance(item, str)
+                                               else json.dumps(item, sort_keys=True, default=str))
+                else:
+                    target[key] = copy_of(item)
+                    if isinstance(item, (dict, list)):
+                        pending.append((item, target[key]))
+        else:
+            for i, item in enumerate(source):
+                target[i] = copy_of(item)
+                if isinstance(item, (dict, list)):
+                    pending.append((item, target[i]))
+    return root

@@ -31,6 +31,7 @@ class Requirement:
     section: str  # spec file name, e.g. "04-commands.md"
     heading: str  # nearest heading above the bullet
     line: int
+    topic: str = ""  # the nearest second-level heading (e.g. "4.7 evaluate" for a bullet under 4.7.2)
 
 
 def spec_dir() -> Path:
@@ -42,17 +43,20 @@ def spec_dir() -> Path:
 def parse(text: str, section: str) -> list[Requirement]:
     """Requirements in one Markdown document, with continuation lines joined to their bullet."""
     found: list[Requirement | None] = []
-    heading = ""
+    heading = topic = ""
     current: dict | None = None
     for number, line in enumerate(text.splitlines(), start=1):
         if line.startswith("#"):
             heading = line.lstrip("#").strip()
+            if line.startswith("## "):
+                topic = heading
         match = _BULLET.match(line)
         if match:
             if current:
                 found.append(_finish(current))
             current = {
                 "id": match["id"], "text": match["text"], "section": section, "heading": heading, "line": number,
+                "topic": topic,
             }
         elif current and line.startswith("  ") and line.strip() and not line.lstrip().startswith(("-", "*")):
             current["text"] += " " + line.strip()
@@ -71,7 +75,8 @@ def _finish(raw: dict) -> Requirement | None:
     if keyword is None:
         raise ValueError(f"{raw['section']}:{raw['line']}: requirement {raw['id']} has no RFC 2119 keyword")
     level = _LEVEL[keyword.group(1)]
-    return Requirement(raw["id"], level, raw["text"].strip(), raw["section"], raw["heading"], raw["line"])
+    return Requirement(raw["id"], level, raw["text"].strip(), raw["section"], raw["heading"], raw["line"],
+                       raw["topic"])
 
 
 def load(directory: Path | None = None) -> dict[str, Requirement]:
@@ -93,3 +98,23 @@ def load(directory: Path | None = None) -> dict[str, Requirement]:
 def requirements() -> dict[str, Requirement]:
     """The process-wide index, read once."""
     return load()
+
+
+@cache
+def success_requirement(command: str) -> str:
+    """The requirement a command's success reply is held to: the first one of the command's section of
+    spec/04-commands.md (e.g. "RES-1" for session.resume). What a failure of a step that expected
+    success breaks, when a case states nothing more precise."""
+    for req in requirements().values():
+        if req.section == "04-commands.md" and req.topic.split(" ", 1)[-1] == command:
+            return req.id
+    raise KeyError(f"spec/04-commands.md has no section for {command!r}")
+
+
+@cache
+def spec_edition() -> str:
+    """The spec edition (`MAJOR.MINOR.PATCH`, spec/README.md "Spec edition: **X**"), named in every report."""
+    match = re.search(r"Spec edition: \*\*(\d+\.\d+\.\d+)\*\*", (spec_dir() / "README.md").read_text(encoding="utf-8"))
+    if match is None:
+        raise ValueError("spec/README.md does not state the spec edition")
+    return match.group(1)

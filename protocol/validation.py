@@ -26,6 +26,7 @@ from typing import Any, Literal
 import jsonschema
 import jsonschema_rs
 from jsonschema.exceptions import ValidationError, best_match
+
 from stui_protocol_kit.protocol.facts import ErrorCode, InvalidRequestReason
 from stui_protocol_kit.protocol.redaction import secret_member_names
 from stui_protocol_kit.protocol.schemas import SchemaRegistry, registry
@@ -141,9 +142,11 @@ def _float_outside(value: Any, free: frozenset[tuple[str, ...]], path: tuple[str
     return False
 
 
-def _stray_nulls(reply: dict[str, Any], kind: _Kind) -> list[Violation]:
-    """`null` where the schemas allow unknown members (CMP-3): only an error reply's id and command and
-    the client's own documents may hold null; the schemas catch the rest."""
+def _stray_values(reply: dict[str, Any], kind: _Kind) -> list[Violation]:
+    """What the schemas cannot see where they allow unknown members: `null` (CMP-3) - only an error
+    reply's id and command and the client's own documents may hold it - and a number written with a
+    fraction or exponent (CMP-5) - every number of a v1 reply is an integer outside those documents. The
+    schemas catch both at the members they name (a float there is reported by the `integer` check)."""
     found: list[Violation] = []
 
     def walk(node: Any, path: tuple[str, ...]) -> None:
@@ -151,9 +154,11 @@ def _stray_nulls(reply: dict[str, Any], kind: _Kind) -> list[Violation]:
             return
         if node is None:
             if not (reply.get("status") == "error" and path in (("id",), ("command",))):
-                where = "$" + "".join(f".{p}" for p in path)
-                found.append(Violation(where, "null is not allowed in a reply: leave an optional member out",
+                found.append(Violation(_json_path(path), "null is not allowed in a reply: leave an optional member out",
                                        "null", "CMP-3"))
+        elif isinstance(node, float):
+            found.append(Violation(_json_path(path), f"{node!r} is not an integer: write integers without fraction "
+                                   "or exponent", "float", "CMP-5"))
         elif isinstance(node, dict):
             for key, value in node.items():
                 walk(value, (*path, key))
@@ -163,6 +168,10 @@ def _stray_nulls(reply: dict[str, Any], kind: _Kind) -> list[Violation]:
 
     walk(reply, ())
     return found
+
+
+def _json_path(path: tuple[str, ...]) -> str:
+    return "$" + "".join("[*]" if p == "[]" else f".{p}" for p in path)
 
 
 _SCRUB_MIN_LENGTH = 8  # a bare string shorter than this is no credible secret, and scrubbing it would garble text
@@ -324,6 +333,13 @@ class _Kind:
         return found
 
 
+def _merge(schema: list[Violation], stray: list[Violation]) -> list[Violation]:
+    """Schema violations plus the stray values the schemas did not already report at the same place."""
+    seen = {(v.path, v.rule) for v in schema}
+    return schema + [v for v in stray if (v.path, v.rule) not in seen and not (v.rule == "float" and any(
+        s.path == v.path and s.rule == "type" for s in schema))]
+
+
 class MessageValidator:
     """Validators for every v1 message kind, compiled once. Thread-safe for reading."""
 
@@ -415,7 +431,7 @@ class MessageValidator:
             if kind is None:
                 problems = self.any_response.check(message, has_float)
                 return problems or [Violation("$.command", f"{command!r} is not a v1 command", "enum")]
-            return kind.check(message, has_float) + _stray_nulls(message, kind)
+            return _merge(kind.check(message, has_float), _stray_values(message, kind))
         if status == "error":
             error = message.get("error")
             code = error.get("code") if isinstance(error, dict) else None
@@ -429,7 +445,7 @@ class MessageValidator:
             if kind is not None and info is not None and code not in info.errors:
                 found.append(Violation("$.error.code", f"{message.get('command')} never answers {code}; it may "
                                        f"answer {', '.join(info.errors)}", "x-stui-command.errors", "ERR-2"))
-            return found + _stray_nulls(message, kind or self.any_error)
+            return _merge(found, _stray_values(message, kind or self.any_error))
         if isinstance(status, str):
             # Any other status string: which members to expect is unknowable, so only the status is wrong.
             return [Violation("$.status", f"status must be 'success' or 'error', not {status[:32]!r}", "enum")]
@@ -460,6 +476,32 @@ class MessageValidator:
         path = {ErrorCode.UnknownCommand: "$.command", ErrorCode.UnsupportedVersion: "$.version"}.get(
             verdict.error_code or "", "$")
         return direction, [Violation(path, verdict.message, verdict.error_code or "invalid")]
+
+
+def response_requirements(schemas: SchemaRegistry | None = None) -> frozenset[str]:
+    """Every requirement a violation of a reply may cite: those the response schemas annotate
+    (`x-requirement`), the rule-based ones (CMP-3 null, CMP-5 float, ERR-2 allowed codes) and the envelope's
+    defaults (ENV-3 success, ENV-4 error)."""
+    found = {"ENV-3", "ENV-4", "ERR-2", "CMP-3", "CMP-5"}
+    found |= {req for (direction, _rule), req in _RULE_REQUIREMENTS.items() if direction == "response"}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("x-requirement"), str):
+                found.add(node["x-requirement"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    reg = schemas or registry()
+    walk(reg.response_schema())
+    for command in reg.commands:
+        walk(reg.success_schema(command))
+    for code in reg.error_codes:
+        walk(reg.error_response_schema(code))
+    return frozenset(found)
 
 
 @cache

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import zmq
+
 from stui_protocol_kit.reference_server.config import ServerConfig
 from stui_protocol_kit.reference_server.engine import Engine
 from stui_protocol_kit.reference_server.sqlite_store import SqliteStore

@@ -21,9 +21,10 @@ import logging
 import time
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
+
 from stui_protocol_kit.protocol.framing import Envelope, split_envelope
 from stui_protocol_kit.reference_server.engine import Engine, Reply
-from zmq.utils.monitor import recv_monitor_message
 
 log = logging.getLogger("stui.reference_server")
 request_log = logging.getLogger("stui.reference_server.requests")

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
+
 from stui_protocol_kit.protocol import bundle
 from stui_protocol_kit.protocol.schemas import BASE_URI, DIALECT, FORBIDDEN_KEYWORDS, iter_keywords, registry
 from stui_protocol_kit.protocol.validation import validator

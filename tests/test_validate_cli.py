@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from stui_protocol_kit.conformance.cli import main
 from stui_protocol_kit.conformance.output import Output, wants_color
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
+
 from stui_protocol_kit.protocol import requirements
 from stui_protocol_kit.protocol.codec import FrameError, decode_body
 from stui_protocol_kit.protocol.schemas import registry

@@ -53,6 +53,7 @@ import jsonschema
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
+
 from stui_protocol_kit.conformance.strategies import every_mutation, generation_schema, valid_requests
 from stui_protocol_kit.protocol.schemas import registry
 from stui_protocol_kit.protocol.validation import validator

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from stui_protocol_kit.conformance.case import CaseSkipped
 from stui_protocol_kit.conformance.context import CaseContext, CheckedClient, SessionHandle
-from stui_protocol_kit.conformance.verifiers import expect_success
+from stui_protocol_kit.conformance.verifiers import expect_equal, expect_success, json_equal
+from stui_protocol_kit.protocol.client import Exchange
 
 SESSION_COMMANDS = ("session.resume", "session.validate", "session.snapshot", "session.close", "evaluate", "inspect")
 
@@ -24,6 +26,21 @@ EMPTY_STATE = {"workspace": {"variables": {}}, "objects": {}, "inspector": {}, "
 # A syntactically valid session id / token that no server issued (shapes from common.json).
 UNKNOWN_SESSION_ID = "AAAAAAAAAAAAAAAAAAAAAA-unknown"
 WRONG_TOKEN = "W" * 43
+
+
+def expect_retry_reply(ctx: CaseContext, first: Exchange, again: Exchange, requirement: str, what: str) -> None:
+    """A retry got the original reply - judged only when the retry surely arrived inside the retry window:
+    from sending the original to receiving the retry's reply is an upper bound of what the server measured.
+    A retry that may have come later may be executed again (spec 10.2), so the case cannot judge it."""
+    if json_equal(first.reply, again.reply):
+        return
+    window = ctx.limit("retry_window_s")
+    span = again.received_at - first.sent_at
+    if span >= window:
+        raise CaseSkipped(f"the retry's reply came {span:.2f}s after the original was sent, not surely inside the "
+                          f"target's retry_window_s of {window:g}s on this machine; run the target with a longer "
+                          "retry window to check it")
+    expect_equal(first.reply, again.reply, requirement, what, path="$")
 
 
 def ok(ctx: CaseContext, command: str, params: dict[str, Any], requirement: str | None = None,

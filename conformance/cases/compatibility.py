@@ -72,7 +72,7 @@ def numbers_and_nulls(ctx: CaseContext) -> None:
 @case("compatibility.numbers-beyond-binary64", "a number beyond the binary64 range is InvalidRequest json",
       sends="snapshot whose preferences hold 1e400, then one holding a 310-digit integer; then 1e308 and "
             "1.0 that must be kept as equal binary64 values",
-      requirements=["CMP-8", "CMP-7", "SNP-6"])
+      requirements=["CMP-8", "CMP-7", "SNP-6", "TRN-13"])
 def numbers_beyond_binary64(ctx: CaseContext) -> None:
     s = ctx.new_session()
     for literal in ("1e400", "-1e400", "9" * 310):

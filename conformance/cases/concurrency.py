@@ -89,6 +89,8 @@ def two_clients(ctx: CaseContext) -> None:
       sends="two sessions, same client_id and connection: different preferences; resume each",
       requirements=["CON-4"])
 def isolation(ctx: CaseContext) -> None:
+    ctx.require_limits(ctx.limit("max_sessions_per_client") >= 2, "max_sessions_per_client >= 2 (two sessions of"
+                       " one client_id)")
     cid = ctx.client_id("shared")
     a, b = ctx.new_session(client_id=cid), ctx.new_session(client_id=cid)
     snapshot(ctx, a, state={"preferences": {"who": "a"}})
@@ -148,9 +150,11 @@ def attached(ctx: CaseContext) -> None:
 
 @case("concurrency.attached-idle-window", "a connection idle for idle_timeout_s is no longer counted",
       sends="A creates; B validates; A validates every idle/4 s past B's idle window; A validates",
-      requirements=["CON-7"], needs=[NEED_EXPIRY])
+      requirements=["CON-7"], needs=[NEED_EXPIRY], waits={"idle_timeout_s": 1})
 def attached_idle_window(ctx: CaseContext) -> None:
     idle = ctx.require_expiry("idle_timeout_s")
+    ctx.require_limits(ctx.limit("absolute_timeout_s") >= idle + 2,
+                       "absolute_timeout_s >= idle_timeout_s + 2, so that a session in use outlives one idle window")
     a, b = ctx.client(), ctx.client()
     s = ctx.new_session(client=a)
     b_time = parse_rfc3339(b.call("session.validate", s.params()).reply["timestamp"])
@@ -170,7 +174,7 @@ def attached_idle_window(ctx: CaseContext) -> None:
 
 @case("concurrency.disconnect-forgotten", "a connection that disconnects stops being counted within a few seconds",
       sends="A creates; B validates and closes its socket; A validates until the count drops (up to 3 s)",
-      requirements=["CON-8"], level="SHOULD")
+      requirements=["CON-8", "CON-7"], level="SHOULD")
 def disconnect_forgotten(ctx: CaseContext) -> None:
     a, b = ctx.client(), ctx.client()
     s = ctx.new_session(client=a)

@@ -60,7 +60,7 @@ def wrong_types(ctx: CaseContext) -> None:
 
 
 @case("envelope.error-echo", "an error reply echoes a readable id and command",
-      sends="unknown command 'no.such.command' with id 'echo-me'", requirements=["ENV-5", "ENV-6"])
+      sends="unknown command 'no.such.command' with id 'echo-me'", requirements=["ENV-5", "ENV-6", "VER-6"])
 def error_echo(ctx: CaseContext) -> None:
     exchange = ctx.send(_msg(id="echo-me", command="no.such.command"))
     expect_error(exchange, "UnknownCommand", "VER-6")

@@ -119,10 +119,11 @@ def error_changes_nothing(ctx: CaseContext) -> None:
 
 
 @case("evaluate.error-position", "the error position points at the failing token", level="SHOULD",
-      sends="'1 +' (end of input), '1 + )' (the ')')", requirements=["EVL-6"], needs=EVAL)
+      sends="'1 +' (end of input), '1 + )' (the ')'), an unterminated string and comment (their opening quote)",
+      requirements=["EVL-6"], needs=EVAL)
 def error_position(ctx: CaseContext) -> None:
     s = ctx.new_session()
-    for code, want in (("1 +", 4), ("1 + )", 5)):
+    for code, want in (("1 +", 4), ("1 + )", 5), ("'abc", 1), ('1 + "x', 5)):
         error = expect_error(ctx.call("evaluate", s.params(code=code)), "EvaluationError", "EVL-6")
         expect_true(error["details"].get("position") == want, f"position {want}", error["details"].get("position"),
                     "EVL-6", f"{code!r}: expected position {want}, got {error['details'].get('position')}")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from stui_protocol_kit.conformance.case import NEED_EXPIRY, CaseFailed, CaseSkipped, case
-from stui_protocol_kit.conformance.cases._helpers import command_needs, command_params, ok, validate
+from stui_protocol_kit.conformance.case import NEED_EXPIRY, CaseFailed, case
+from stui_protocol_kit.conformance.cases._helpers import command_needs, command_params, expect_retry_reply, ok, validate
 from stui_protocol_kit.conformance.context import CaseContext, SessionHandle
 from stui_protocol_kit.conformance.verifiers import expect_equal, expect_error, expect_success, expect_true
 from stui_protocol_kit.protocol.codec import parse_rfc3339
@@ -21,15 +21,31 @@ EXPIRY = [NEED_EXPIRY]
 MARGIN_S = 0.6  # past a deadline: covers timestamp truncation and a busy two-core machine
 
 
-def _wait_until(ctx: CaseContext, stamp: str, reply_timestamp: str, margin: float = MARGIN_S) -> None:
-    """Sleep until the target's clock has passed `stamp` by `margin`, measured against the target's own
-    reply timestamp (spec ENV: compute remaining time from the reply, not the local clock)."""
+def _seconds_until(ctx: CaseContext, stamp: str, reply_timestamp: str) -> float:
+    """How far `stamp` lies after the target's `reply_timestamp` (spec ENV: compute remaining time from the
+    reply, not the local clock) - never more than the announced timeouts allow: a deadline beyond them is
+    itself a failure (EXP-1), and waiting for it would hang the run."""
     remaining = (parse_rfc3339(stamp) - parse_rfc3339(reply_timestamp)).total_seconds()
-    # Never wait longer than the announced timeouts allow: a deadline beyond them is itself a failure.
     longest = max(float(ctx.limits.get("idle_timeout_s", 0)), float(ctx.limits.get("absolute_timeout_s", 0)))
     if remaining > longest + 1:
-        raise CaseFailed(f"expires_at within {longest:g}s of {reply_timestamp}", stamp, "EXP-1")
-    time.sleep(max(0.0, remaining) + margin)
+        raise CaseFailed(f"expires_at within {longest:g}s of {reply_timestamp}", stamp, "EXP-1",
+                         path="$.result.expires_at")
+    return remaining
+
+
+def _wait_until(ctx: CaseContext, stamp: str, reply_timestamp: str, margin: float = MARGIN_S) -> None:
+    """Sleep until the target's clock has passed `stamp` by `margin`."""
+    time.sleep(max(0.0, _seconds_until(ctx, stamp, reply_timestamp)) + margin)
+
+
+def _activity_can_move_the_deadline(ctx: CaseContext) -> float:
+    """The idle timeout, after checking the absolute deadline leaves room to see activity move the idle one
+    (a case waits half the idle timeout, then past the first deadline): SKIPPED otherwise."""
+    idle = ctx.require_expiry("idle_timeout_s")
+    ctx.require_limits(ctx.limit("absolute_timeout_s") >= 2 * idle,
+                       "absolute_timeout_s >= 2 x idle_timeout_s, so that activity can move a deadline the absolute"
+                       " one does not cap")
+    return idle
 
 
 def _expired_session(ctx: CaseContext) -> tuple[SessionHandle, str]:
@@ -57,9 +73,9 @@ for _command in [c.name for c in registry().commands.values() if c.session_scope
 
 @case("expiry.activity-extends", "a successful request moves expires_at; the session lives past the first deadline",
       sends="create, validate at about half the idle timeout, validate after the first deadline",
-      requirements=["EXP-1", "EXP-4"], needs=EXPIRY)
+      requirements=["EXP-1", "EXP-4"], needs=EXPIRY, waits={"idle_timeout_s": 1.5})
 def activity_extends(ctx: CaseContext) -> None:
-    idle = ctx.require_expiry("idle_timeout_s")
+    idle = _activity_can_move_the_deadline(ctx)
     s = ctx.new_session()
     time.sleep(idle / 2)
     exchange = ctx.call("session.validate", s.params())
@@ -77,7 +93,7 @@ def activity_extends(ctx: CaseContext) -> None:
 
 @case("expiry.errors-do-not-extend", "error replies do not move the idle deadline",
       sends="create; wrong-token and schema-invalid requests; wait past the create-time deadline; validate",
-      requirements=["EXP-2", "ERR-3"], needs=EXPIRY)
+      requirements=["EXP-2", "ERR-3"], needs=EXPIRY, waits={"idle_timeout_s": 1})
 def errors_do_not_extend(ctx: CaseContext) -> None:
     ctx.require_expiry("idle_timeout_s")
     s = ctx.new_session()
@@ -89,17 +105,19 @@ def errors_do_not_extend(ctx: CaseContext) -> None:
 
 
 @case("expiry.not-before-deadline", "a session is usable until its expires_at",
-      sends="create, wait until shortly before expires_at, validate", requirements=["EXP-4"], needs=EXPIRY)
+      sends="create, wait until shortly before expires_at, validate", requirements=["EXP-4", "EXP-1"],
+      needs=EXPIRY, waits={"idle_timeout_s": 1})
 def not_before(ctx: CaseContext) -> None:
-    idle = ctx.require_expiry("idle_timeout_s")
+    ctx.require_expiry("idle_timeout_s")
     s = ctx.new_session()
-    time.sleep(max(0.0, idle - 0.8))
+    # The reported deadline (the earlier of idle and absolute), on the target's clock.
+    time.sleep(max(0.0, _seconds_until(ctx, s.created["expires_at"], s.created["created_at"]) - 0.8))
     validate(ctx, s, "EXP-4")
 
 
 @case("expiry.absolute-timeout", "a session in constant use expires at created_at + absolute_timeout_s",
       sends="create, validate every idle/3 seconds until past the absolute deadline",
-      requirements=["EXP-1", "EXP-3"], needs=EXPIRY, budget_s=60)
+      requirements=["EXP-1", "EXP-3"], needs=EXPIRY, waits={"absolute_timeout_s": 1})
 def absolute(ctx: CaseContext) -> None:
     absolute_s = ctx.require_expiry("absolute_timeout_s", "idle_timeout_s")
     idle = float(ctx.limits["idle_timeout_s"])
@@ -126,7 +144,7 @@ def absolute(ctx: CaseContext) -> None:
 
 @case("expiry.tombstone-then-purge", "expired and closed sessions answer their state, then SessionNotFound",
       sends="create two; close one; let the other expire; wait past tombstone_retention_s; validate both",
-      requirements=["EXP-5", "LIF-4"], needs=EXPIRY, budget_s=60)
+      requirements=["EXP-5", "LIF-4"], needs=EXPIRY, waits={"idle_timeout_s": 1, "tombstone_retention_s": 1})
 def tombstones(ctx: CaseContext) -> None:
     retention = ctx.require_expiry("tombstone_retention_s", "idle_timeout_s")
     closing, expiring = ctx.new_session(), ctx.new_session()
@@ -141,11 +159,14 @@ def tombstones(ctx: CaseContext) -> None:
 
 
 @case("expiry.closed-beats-expired", "a closed session past its deadline answers SessionClosed",
-      sends="create, close, wait past expires_at, validate", requirements=["LIF-3"], needs=EXPIRY)
+      sends="create, close, wait past expires_at, validate", requirements=["LIF-3"], needs=EXPIRY,
+      waits={"idle_timeout_s": 1})
 def closed_beats_expired(ctx: CaseContext) -> None:
-    idle = ctx.require_expiry("idle_timeout_s")
-    if float(ctx.limits.get("tombstone_retention_s", 0)) < idle + 1:
-        raise CaseSkipped("tombstone_retention_s is too short to see a closed session past its idle deadline")
+    ctx.require_expiry("idle_timeout_s")
+    span = min(ctx.limit("idle_timeout_s"), ctx.limit("absolute_timeout_s"))
+    ctx.require_limits(ctx.limit("tombstone_retention_s") >= span + 1,
+                       "tombstone_retention_s >= 1 + min(idle_timeout_s, absolute_timeout_s), to see a closed session"
+                       " still remembered after its expiry deadline")
     s = ctx.new_session()
     ok(ctx, "session.close", s.params())
     _wait_until(ctx, s.created["expires_at"], s.created["created_at"], margin=0.3)
@@ -170,9 +191,10 @@ def _register_activity(command: str) -> None:
 
     @case(f"expiry.{slug}-is-activity", f"a successful {command} extends the idle deadline",
           sends=f"create, wait half the idle timeout, {command}, wait past the create-time deadline, validate",
-          requirements=["EXP-2", "EXP-1", "EXP-4"], needs=[NEED_EXPIRY, *command_needs(command)])
+          requirements=["EXP-2", "EXP-1", "EXP-4", "VAL-2"], needs=[NEED_EXPIRY, *command_needs(command)],
+          waits={"idle_timeout_s": 1.5})
     def is_activity(ctx: CaseContext) -> None:
-        idle = ctx.require_expiry("idle_timeout_s")
+        idle = _activity_can_move_the_deadline(ctx)
         s = ctx.new_session()
         time.sleep(idle / 2)
         exchange = ctx.call(command, s.params(**ACTIVITY_PARAMS[command]))
@@ -191,9 +213,12 @@ for _command in ACTIVITY_PARAMS:
 @case("expiry.p7-errors-do-not-extend", "P7 errors, id_reused and retry hits do not move the idle deadline",
       sends="create, validate id R; at half the idle timeout: RevisionConflict, EvaluationError, ObjectNotFound,"
             " id_reused, a retry of R; wait past validate's expires_at; validate",
-      requirements=["EXP-2", "ERR-3"], needs=EXPIRY)
+      requirements=["EXP-2", "ERR-3", "RTY-2", "RTY-3"], needs=EXPIRY, waits={"idle_timeout_s": 1.5})
 def p7_errors(ctx: CaseContext) -> None:
-    idle = ctx.require_expiry("idle_timeout_s")
+    idle = _activity_can_move_the_deadline(ctx)
+    ctx.require_limits(ctx.limit("retry_window_s") >= idle + 2,
+                       "retry_window_s >= idle_timeout_s + 2, so that a retry sent half an idle period later is"
+                       " still inside the window")
     s = ctx.new_session()
     first = ctx.call("session.validate", s.params(), request_id="p7-r")
     deadline = expect_success(first, "session.validate", "EXP-2")["expires_at"]
@@ -205,34 +230,38 @@ def p7_errors(ctx: CaseContext) -> None:
         expect_error(ctx.call("inspect", s.params(object_id="o999999")), "ObjectNotFound", "EXP-2")
     reused = ctx.call("session.resume", s.params(), request_id="p7-r")
     expect_error(reused, "InvalidRequest", "RTY-3", reason="id_reused")
-    expect_equal(first.reply, ctx.call("session.validate", s.params(), request_id="p7-r").reply, "RTY-2",
-                 "the retried validate")
+    expect_retry_reply(ctx, first, ctx.call("session.validate", s.params(), request_id="p7-r"), "RTY-2",
+                       "the retried validate")
     _wait_until(ctx, deadline, reused.reply["timestamp"], margin=0.3)
     expect_error(ctx.call("session.validate", s.params()), "SessionExpired", "EXP-2")
 
 
 @case("expiry.retry-after-expiry", "a retry after the deadline gets the original reply (P6c before P6e)",
       sends="create, snapshot id R, wait past its expires_at, snapshot id R again",
-      requirements=["ERR-1", "RTY-2"], needs=EXPIRY)
+      requirements=["ERR-1", "RTY-2"], needs=EXPIRY, waits={"idle_timeout_s": 1})
 def retry_after_expiry(ctx: CaseContext) -> None:
-    ctx.require_expiry("idle_timeout_s")
+    idle = ctx.require_expiry("idle_timeout_s")
+    ctx.require_limits(ctx.limit("retry_window_s") >= idle + 2,
+                       "retry_window_s >= idle_timeout_s + 2, so that a retry after the session's expiry is still"
+                       " inside the retry window")
     s = ctx.new_session()
     first = ctx.call("session.snapshot", s.params(), request_id="late-retry")
     expect_success(first, "session.snapshot", "RTY-2")
-    time.sleep(float(ctx.limits["idle_timeout_s"]) + MARGIN_S)  # the snapshot was the last activity
+    # The snapshot was the last activity: wait until past the deadline it set (idle, or absolute if earlier).
+    time.sleep(max(0.0, s.deadline - parse_rfc3339(first.reply["timestamp"]).timestamp()) + MARGIN_S)
     again = ctx.call("session.snapshot", s.params(), request_id="late-retry")
-    expect_equal(first.reply, again.reply, "ERR-1", "a retry after expiry (the cache is step P6c, expiry P6e)")
+    expect_retry_reply(ctx, first, again, "ERR-1", "a retry after expiry (the cache is step P6c, expiry P6e)")
 
 
 @case("expiry.tombstone-retention-from-end", "tombstones are kept for tombstone_retention_s after close or expiry",
       sends="create two; close one after idle/2 s, let the other expire; validate each shortly before"
             " its end + tombstone_retention_s",
-      requirements=["EXP-5"], needs=EXPIRY, budget_s=60)
+      requirements=["EXP-5", "EXP-1"], needs=EXPIRY, waits={"idle_timeout_s": 1, "tombstone_retention_s": 1})
 def retention_from_end(ctx: CaseContext) -> None:
     retention = ctx.require_expiry("tombstone_retention_s", "idle_timeout_s")
-    idle = float(ctx.limits["idle_timeout_s"])
+    idle = min(ctx.limit("idle_timeout_s"), ctx.limit("absolute_timeout_s"))  # an unused session's lifetime
     closing, expiring = ctx.new_session(), ctx.new_session()
-    time.sleep(min(idle * 0.75, idle - 0.3))
+    time.sleep(max(0.0, min(idle * 0.75, idle - 0.3)))
     closed = ctx.call("session.close", closing.params())
     expect_success(closed, "session.close", "EXP-5")
     closed_at = closed.reply["timestamp"]  # the close happened no later than its reply

@@ -40,10 +40,10 @@ def _raw_dealer_exchange(ctx: CaseContext, frames: list[bytes]) -> list[bytes]:
     client = ctx.client("dealer")
     ctx.transcript.record("request", {"raw_frames": [f[:60].decode("utf-8", "replace") for f in frames]})
     client.raw.socket.send_multipart(frames)
-    if not client.raw.socket.poll(int(ctx.options.timeout_s * 1000)):
+    if not client.raw.socket.poll(int(ctx.config.timeout_s * 1000)):
         from stui_protocol_kit.protocol.client import ReplyTimeout
 
-        raise ReplyTimeout(f"no reply within {ctx.options.timeout_s:g}s")
+        raise ReplyTimeout(f"no reply within {ctx.config.timeout_s:g}s")
     reply = client.raw.socket.recv_multipart()
     ctx.transcript.record("reply", {"frames": len(reply), "body": reply[-1][:200].decode("utf-8", "replace")})
     return reply

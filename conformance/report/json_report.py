@@ -1,59 +1,102 @@
-"""The JSON report: cases with outcomes and failures, the per-requirement matrix, the target's hello,
-the seed and durations. One document, stable keys, for CI dashboards and diffing two runs.
+"""The JSON report: the run's verdict, every case with its outcome and typed problems, the per-requirement
+matrix, the target's hello, the kit version and spec edition, the configuration and durations. One
+document with stable keys, for CI dashboards, the HTML report and diffing two runs; its JSON Schema is
+conformance/formats/run-report.schema.json (a test checks every report written matches it).
 
-It must never include anything not already redacted in the run report.
+It must never include anything not already redacted in the run report (transcripts are redacted when
+recorded; problems carry what checks already redacted).
 """
 
 from __future__ import annotations
 
 import json
+import shlex
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from stui_protocol_kit.conformance.case import CaseResult
+from stui_protocol_kit.conformance.case import CaseResult, Outcome
 from stui_protocol_kit.conformance.runner import RunReport
+from stui_protocol_kit.protocol.requirements import spec_edition
+from stui_protocol_kit.protocol.schemas import PROTOCOL_VERSION
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
-def case_record(result: CaseResult) -> dict[str, Any]:
+def kit_version() -> str:
+    try:
+        return metadata.version("stui-protocol-kit")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"
+
+
+def replay_command(report: RunReport) -> str:
+    """How to re-run a failing sequence against the same target (the sequence is saved to a file)."""
+    target = f" --target {shlex.quote(report.config.target)}" if report.config.target else ""
+    command = report.config.restart_command
+    restart = f" --restart-command {shlex.quote(command)}" if command else ""
+    return f"stui-conformance replay SEQUENCE.jsonl{target}{restart}"
+
+
+def case_record(result: CaseResult, report: RunReport | None = None, transcripts: str = "failed") -> dict[str, Any]:
     record: dict[str, Any] = {
         "id": result.case.id, "title": result.case.title, "group": result.case.group, "level": result.case.level,
         "requirements": list(result.case.requirements), "tags": sorted(result.case.tags),
         "sends": result.case.sends, "allows": list(result.case.allows), "needs": sorted(result.case.needs),
         "outcome": result.outcome.value, "duration_s": round(result.duration_s, 4),
+        "problems": [p.as_dict() for p in result.problems],
     }
     if result.reason:
         record["reason"] = result.reason
     if result.notes:
         record["notes"] = result.notes
-    if result.failure is not None:
-        f = result.failure
-        record["failure"] = {"expected": f.expected, "actual": f.actual, "requirement": f.requirement,
-                             "requirement_text": f.requirement_text, "message": f.message,
-                             "violations": f.violations}
+    if result.violations:
+        record["violations"] = result.violations
+    if result.sequence:
+        record["sequence"] = result.sequence
+        if report is not None:
+            record["replay"] = replay_command(report)
+    if result.detail:
+        record["detail"] = result.detail
+    if transcripts == "all" or result.outcome is not Outcome.PASSED:
         record["transcript"] = result.transcript
     return record
 
 
 def build(report: RunReport) -> dict[str, Any]:
+    verdict = report.run_verdict()
+    cfg = report.config
     return {
         "schema_version": SCHEMA_VERSION,
+        "kit": {"name": "stui-protocol-kit", "version": kit_version()},
+        "spec": {"edition": spec_edition(), "protocol_version": PROTOCOL_VERSION},
         "target": report.target,
         "hello": report.hello,
-        "seed": report.config.seed,
-        "examples": report.config.examples,
-        "socket": report.config.socket_kind,
+        "config": {
+            "seed": cfg.seed, "examples": cfg.examples, "socket": cfg.socket_kind, "timeout_s": cfg.timeout_s,
+            "expiry_budget_s": cfg.expiry_budget_s, "strict": cfg.strict, "differential": cfg.differential,
+            "select": list(cfg.select), "exclude": list(cfg.exclude),
+            "restart_command": cfg.restart_command is not None,
+        },
         "started_at": report.started_at,
         "duration_s": round(report.duration_s, 3),
-        "passed": report.passed,
-        "exit_code": report.exit_code,
+        "partial": report.partial,
+        "verdict": verdict.verdict.value,
+        "exit_code": verdict.exit_code,
+        "unchecked_must": list(verdict.unchecked_must),
+        "failed_must": list(verdict.failed_must),
+        "failed_should": list(verdict.failed_should),
         "counts": report.counts(),
-        "cases": [case_record(r) for r in report.results],
+        "cases": [case_record(r, report, cfg.transcripts) for r in report.results],
         "requirements": report.requirement_matrix(),
     }
 
 
 def write(report: RunReport, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(build(report), indent=2, ensure_ascii=False, default=str) + "\n",
-                          encoding="utf-8")
+    text = json.dumps(build(report), indent=2, ensure_ascii=False, default=str) + "\n"
+    if str(path) == "-":
+        import sys
+
+        sys.stdout.write(text)
+        return
+    Path(path).write_text(text, encoding="utf-8")

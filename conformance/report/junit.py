@@ -1,7 +1,11 @@
 """The JUnit XML report: one <testcase> per case, grouped in one <testsuite> per case group, with the
-requirement IDs, level and tags as <properties>. FAILED and TIMEOUT MUST cases are <failure>s; a
-failing SHOULD case is reported as <skipped> with a "warning" message so CI does not go red on it;
-SKIPPED and UNSUPPORTED are <skipped> with the reason.
+requirement IDs, level and tags as <properties>, and the run's verdict, kit version and spec edition as
+properties of every suite.
+
+FAILED and TIMEOUT are <failure>s (TIMEOUT with type TIMEOUT); NON-STRICT (only SHOULD requirements
+broken) is <skipped> with a "NON-STRICT" message so CI does not go red on it - a <failure> with
+--strict; ERROR (the suite's own trouble) is <error>; SKIPPED and UNSUPPORTED are <skipped> with the
+reason. Each failure's text lists its typed problems: requirement, path, expected, actual.
 
 It must never include a token (transcripts are redacted when recorded).
 """
@@ -13,58 +17,82 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from stui_protocol_kit.conformance.case import CaseResult, Outcome
+from stui_protocol_kit.conformance.report.json_report import kit_version, replay_command
 from stui_protocol_kit.conformance.runner import RunReport
+from stui_protocol_kit.protocol.problems import show
+from stui_protocol_kit.protocol.requirements import spec_edition
 
 
-def _testcase(parent: ET.Element, result: CaseResult) -> None:
+def _details(result: CaseResult, report: RunReport) -> str:
+    lines = []
+    for p in result.problems:
+        text = report.index[p.requirement].text if p.requirement in report.index else ""
+        lines += [f"requirement: {p.requirement} {text}".rstrip(), f"  at {p.path}: {p.message}"]
+        if p.expected is not None or p.actual is not None:
+            lines += [f"  expected: {show(p.expected, 2000)}", f"  actual:   {show(p.actual, 2000)}"]
+    if result.sequence:
+        lines += ["sequence (JSON Lines; save it and run the replay command):", result.sequence.rstrip(),
+                  f"replay: {replay_command(report)}"]
+    if result.reason:
+        lines.append(f"reason: {result.reason}")
+    if result.detail:
+        lines.append(result.detail)
+    lines.append("transcript:")
+    lines += [json.dumps(e, default=str, ensure_ascii=False)[:4000] for e in result.transcript]
+    return "\n".join(lines)
+
+
+def _testcase(parent: ET.Element, result: CaseResult, report: RunReport) -> None:
     case = result.case
     element = ET.SubElement(parent, "testcase", classname=f"conformance.{case.group}", name=case.id,
                             time=f"{result.duration_s:.3f}")
     props = ET.SubElement(element, "properties")
     for req in case.requirements:
         ET.SubElement(props, "property", name="requirement", value=req)
+    for req in sorted(result.broken()):
+        ET.SubElement(props, "property", name="broken", value=req)
     ET.SubElement(props, "property", name="level", value=case.level)
     ET.SubElement(props, "property", name="title", value=case.title)
     ET.SubElement(props, "property", name="outcome", value=result.outcome.value)
     for tag in sorted(case.tags):
         ET.SubElement(props, "property", name="tag", value=tag)
-    if result.outcome in (Outcome.FAILED, Outcome.TIMEOUT):
-        f = result.failure
-        message = f.message if f else result.reason
-        text = ""
-        if f is not None:
-            text = (f"requirement: {f.requirement} {f.requirement_text}\nexpected: {f.expected!r}\n"
-                    f"actual: {f.actual!r}\n")
-            if f.violations:
-                text += "violations:\n" + "\n".join(json.dumps(v) for v in f.violations) + "\n"
-        text += "transcript:\n" + "\n".join(json.dumps(e, default=str)[:2000] for e in result.transcript)
-        if case.level == "MUST":
-            tag = "failure" if result.outcome is Outcome.FAILED else "error"
-            ET.SubElement(element, tag, message=message[:500], type=result.outcome.value).text = text
-        else:
-            ET.SubElement(element, "skipped", message=f"warning (SHOULD): {message[:480]}").text = text
+    headline = result.problem.message if result.problem else result.reason
+    if result.outcome in (Outcome.FAILED, Outcome.TIMEOUT) or (
+            result.outcome is Outcome.NON_STRICT and report.config.strict):
+        ET.SubElement(element, "failure", message=headline[:500], type=result.outcome.value).text = _details(
+            result, report)
+    elif result.outcome is Outcome.NON_STRICT:
+        ET.SubElement(element, "skipped", message=f"NON-STRICT (SHOULD broken): {headline[:470]}").text = _details(
+            result, report)
+    elif result.outcome is Outcome.ERROR:
+        ET.SubElement(element, "error", message=f"suite error: {headline[:480]}", type="ERROR").text = _details(
+            result, report)
     elif result.outcome in (Outcome.SKIPPED, Outcome.UNSUPPORTED):
         ET.SubElement(element, "skipped", message=f"{result.outcome.value}: {result.reason}")
 
 
 def build(report: RunReport) -> ET.Element:
+    verdict = report.run_verdict()
     root = ET.Element("testsuites", name="stui-conformance", time=f"{report.duration_s:.3f}")
     groups: dict[str, list[CaseResult]] = {}
     for result in report.results:
         groups.setdefault(result.case.group, []).append(result)
+    strict = report.config.strict
     for group, results in groups.items():
-        failures = sum(r.outcome is Outcome.FAILED and r.case.level == "MUST" for r in results)
-        errors = sum(r.outcome is Outcome.TIMEOUT and r.case.level == "MUST" for r in results)
+        failures = sum(r.blocking(strict) for r in results)
+        errors = sum(r.outcome is Outcome.ERROR for r in results)
         skipped = sum(r.outcome in (Outcome.SKIPPED, Outcome.UNSUPPORTED) or
-                      (r.case.level == "SHOULD" and r.outcome in (Outcome.FAILED, Outcome.TIMEOUT)) for r in results)
+                      (r.outcome is Outcome.NON_STRICT and not strict) for r in results)
         suite = ET.SubElement(root, "testsuite", name=group, tests=str(len(results)), failures=str(failures),
                               errors=str(errors), skipped=str(skipped),
                               time=f"{sum(r.duration_s for r in results):.3f}")
         props = ET.SubElement(suite, "properties")
-        ET.SubElement(props, "property", name="target", value=report.target)
-        ET.SubElement(props, "property", name="seed", value=str(report.config.seed))
+        for name, value in (("target", report.target), ("seed", str(report.config.seed)),
+                            ("verdict", verdict.verdict.value), ("kit_version", kit_version()),
+                            ("spec_edition", spec_edition()), ("partial", str(report.partial).lower())):
+            ET.SubElement(props, "property", name=name, value=value)
         for result in results:
-            _testcase(suite, result)
+            _testcase(suite, result, report)
     return root
 
 

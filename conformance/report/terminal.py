@@ -7,15 +7,20 @@ On a terminal (rich): a progress bar with a running tally, and a line for each c
 
 from __future__ import annotations
 
-import json
 from typing import Any, TextIO
 
 from stui_protocol_kit.conformance.case import CaseResult, Outcome
 from stui_protocol_kit.conformance.output import Output
+from stui_protocol_kit.conformance.report.json_report import kit_version, replay_command
 from stui_protocol_kit.conformance.runner import RunReport
+from stui_protocol_kit.protocol.problems import show
+from stui_protocol_kit.protocol.requirements import spec_edition
 
-_STYLE = {Outcome.PASSED: "ok", Outcome.FAILED: "fail", Outcome.TIMEOUT: "fail", Outcome.UNSUPPORTED: "dim",
-          Outcome.SKIPPED: "warn"}
+_STYLE = {Outcome.PASSED: "ok", Outcome.FAILED: "fail", Outcome.TIMEOUT: "fail", Outcome.NON_STRICT: "warn",
+          Outcome.ERROR: "fail", Outcome.UNSUPPORTED: "dim", Outcome.SKIPPED: "warn"}
+_VERDICT_STYLE = {"PASS": "ok", "FAIL": "fail", "ERROR": "fail", "INCOMPLETE": "warn"}
+# Limits that decide timing-dependent verdicts: shown with a failure of a case that waits on the clock.
+_TIMING_LIMITS = ("idle_timeout_s", "absolute_timeout_s", "tombstone_retention_s", "retry_window_s")
 
 
 class TerminalReport:
@@ -52,14 +57,9 @@ class TerminalReport:
             self._bar.update(self._task, advance=1, description=result.case.id, tally=tally)
             if result.outcome is Outcome.PASSED and not self.verbose:
                 return
-        style = _STYLE[result.outcome]
-        if result.case.level == "SHOULD" and result.outcome in (Outcome.FAILED, Outcome.TIMEOUT):
-            label, style = "WARN", "warn"
-        else:
-            label = result.outcome.value
         extra = f"  ({result.reason})" if result.reason and result.outcome is not Outcome.TIMEOUT else ""
-        self.out.line(f"[{self.done:>3}/{self.total}] ", (f"{label:<11}", style), f" {result.case.id}",
-                      (f"  {result.duration_s:.2f}s{extra}", "dim"))
+        self.out.line(f"[{self.done:>3}/{self.total}] ", (f"{result.outcome.value:<11}", _STYLE[result.outcome]),
+                      f" {result.case.id}", (f"  {result.duration_s:.2f}s{extra}", "dim"))
         self.out.flush()
 
     def stop(self) -> None:
@@ -70,26 +70,48 @@ class TerminalReport:
 
     def failures(self, report: RunReport) -> None:
         self.stop()
-        bad = [r for r in report.results if r.outcome in (Outcome.FAILED, Outcome.TIMEOUT)]
+        bad = [r for r in report.results if r.outcome in (Outcome.FAILED, Outcome.TIMEOUT, Outcome.NON_STRICT,
+                                                          Outcome.ERROR)]
         if not bad:
             return
         self.out.line("")
-        self.out.line(("Failures", "heading"))
+        self.out.line(("Failures and errors", "heading"))
         for r in bad:
-            f = r.failure
-            level = "MUST" if r.case.level == "MUST" else "SHOULD (warning)"
-            self.out.line((f"{r.outcome.value} {r.case.id}", _STYLE[r.outcome]), f"  [{level}] {r.case.title}")
-            if f is not None:
-                self.out.line(f"requirement {f.requirement or '-'}: {f.requirement_text}", indent=2)
-                self.out.line(f"expected: {_short(f.expected)}", indent=2)
-                self.out.line(f"actual:   {_short(f.actual)}", indent=2)
-                if f.message and f.message != f"expected {f.expected!r}, got {f.actual!r}":
-                    self.out.line(f"message:  {f.message.splitlines()[0][:300]}", indent=2)
-                for v in f.violations[:5]:
-                    self.out.line(f"violation {v.get('path')}: {v.get('message')}", indent=2)
+            label = {Outcome.NON_STRICT: "NON-STRICT (SHOULD broken)", Outcome.ERROR: "ERROR (suite, not target)"}.get(
+                r.outcome, r.outcome.value)
+            self.out.line((f"{label} {r.case.id}", _STYLE[r.outcome]), f"  [{r.case.level}] {r.case.title}")
+            for p in r.problems:
+                text = report.index[p.requirement].text if p.requirement in report.index else ""
+                self.out.line(f"{p.requirement}: {_short(text, 160)}", indent=2)
+                self.out.line(f"at {p.path}: {p.message.splitlines()[0][:300]}", indent=4)
+                if p.expected is not None or p.actual is not None:
+                    limit = 4000 if self.verbose else 200
+                    self.out.line(f"expected: {show(p.expected, limit)}", indent=4)
+                    self.out.line(f"actual:   {show(p.actual, limit)}", indent=4)
+            for v in r.violations[:5]:
+                self.out.line(f"violation {v.get('path')}: {v.get('message')}", indent=2)
+            if r.outcome is Outcome.ERROR:
+                self.out.line(f"reason: {r.reason}", indent=2)
+                if self.verbose and r.detail:
+                    for line in r.detail.rstrip().splitlines():
+                        self.out.line((line, "dim"), indent=4)
+            if r.sequence:
+                self.out.line("minimal failing sequence (JSON Lines; save it to a file and replay it):", indent=2)
+                for line in r.sequence.rstrip().splitlines():
+                    self.out.line(line, indent=4)
+                self.out.line(f"replay: {replay_command(report)}", indent=2)
+            if r.case.waits or "expiry" in r.case.needs:
+                shown = ", ".join(f"{name} {report.hello.get('limits', {}).get(name)}" for name in _TIMING_LIMITS)
+                self.out.line(f"timing: the target announces {shown}; reply timestamps below", indent=2)
+                for entry in r.transcript:
+                    message = entry.get("message")
+                    if entry["direction"] == "reply" and isinstance(message, dict):
+                        self.out.line((f"reply {message.get('command')} {_summary(message)} at "
+                                       f"{message.get('timestamp')}", "dim"), indent=4)
             if self.verbose or len(r.transcript) <= 8:
-                for entry in r.transcript[-8:]:
-                    self.out.line((f"{entry['direction']:>7} {_short(entry['message'], 240)}", "dim"), indent=2)
+                limit = 100_000 if self.verbose else 240
+                for entry in r.transcript if self.verbose else r.transcript[-8:]:
+                    self.out.line((f"{entry['direction']:>7} {_short(entry['message'], limit)}", "dim"), indent=2)
 
     def summary(self, report: RunReport) -> None:
         groups: dict[str, dict[str, int]] = {}
@@ -114,17 +136,41 @@ class TerminalReport:
             for group, row in groups.items():
                 self.out.line(f"{group:<15}" + "".join(f"{row[c]:>12}" for c in columns))
             self.out.line(f"{'total':<15}" + "".join(f"{v:>12}" for v in report.counts().values()))
-        matrix = report.requirement_matrix()
-        must = [e for e in matrix.values() if e["level"] == "MUST"]
-        covered = sum(e["verdict"] == "PASSED" for e in must)
-        self.out.line(f"requirements: {covered}/{len(must)} MUST requirements passed; "
-                      f"{sum(e['verdict'] == 'FAILED' for e in matrix.values())} failed; seed {report.config.seed}; "
+        matrix = report.matrix()
+        selected = [row for row in matrix.values() if row.cases]
+        must = [row for row in selected if row.level == "MUST"]
+        passed = sum(row.verdict.value == "PASSED" for row in must)
+        na = sum(row.verdict.value == "NOT-APPLICABLE" for row in must)
+        self.out.line(f"requirements: {passed}/{len(must)} MUST requirements of the selected cases checked and held"
+                      f"{f' ({na} not applicable: optional features not announced)' if na else ''}; "
+                      f"spec {spec_edition()}, kit {kit_version()}; seed {report.config.seed}; "
                       f"{report.duration_s:.1f}s")
-        verdict = ("PASS: every MUST case passed", "ok") if report.passed else ("FAIL: MUST cases failed", "fail")
-        self.out.line(verdict)
+        verdict = report.run_verdict()
+        text = {
+            "PASS": "PASS: every MUST requirement of the selected cases was checked and held",
+            "FAIL": f"FAIL: {len(verdict.failed_must)} MUST requirement(s) broken"
+                    + (f": {', '.join(verdict.failed_must)}" if verdict.failed_must else " (a reply was missing)")
+                    + (f"; SHOULD broken: {', '.join(verdict.failed_should)}" if verdict.failed_should else ""),
+            "ERROR": "ERROR: the suite could not check some cases (see above); nothing failed",
+            "INCOMPLETE": f"INCOMPLETE: {len(verdict.unchecked_must)} MUST requirement(s) not checked",
+        }[verdict.verdict.value]
+        if verdict.verdict.value == "PASS" and verdict.failed_should:
+            text += f" (NON-STRICT: SHOULD broken: {', '.join(verdict.failed_should)}; --strict fails on them)"
+        self.out.line((text, _VERDICT_STYLE[verdict.verdict.value]))
+        if verdict.unchecked_must:
+            for req_id in verdict.unchecked_must:
+                why = "; ".join(matrix[req_id].why_not_checked)
+                self.out.line(f"{req_id}: {_short(why, 300)}", indent=2)
+        if report.partial:
+            self.out.line(("partial: the run was interrupted; only the cases above finished", "warn"))
         self.out.flush()
 
 
+def _summary(message: dict[str, Any]) -> str:
+    if message.get("status") == "error":
+        return f"error {(message.get('error') or {}).get('code')}"
+    return str(message.get("status"))
+
+
 def _short(value: object, limit: int = 200) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return show(value, limit)

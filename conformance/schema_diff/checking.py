@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 import jsonschema_rs
+
 from stui_protocol_kit.protocol.schemas import DIALECT
 from stui_protocol_kit.protocol.validation import strict_validator
 

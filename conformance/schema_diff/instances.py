@@ -151,6 +151,7 @@ def _smaller(value: Any):
 def generated(schema: Any, condition: Any, *, seed: int, max_examples: int) -> tuple[bool, Any]:
     """The simplest value hypothesis-jsonschema generates from `schema` that satisfies `condition`."""
     from hypothesis_jsonschema import from_schema
+
     from stui_protocol_kit.conformance.strategies import generation_schema
 
     try:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from stui_protocol_kit.conformance.schema_diff.rules import RULES
 
 OVERRIDE_SEVERITIES = ("breaking", "warning", "info", "ignore")

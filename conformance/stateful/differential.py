@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stui_protocol_kit.conformance.case import CaseFailed
-from stui_protocol_kit.conformance.context import CaseContext, RunOptions, TargetHandle
+from stui_protocol_kit.conformance.context import CaseContext, TargetHandle
 from stui_protocol_kit.conformance.stateful.sequence import SequenceExecutor, Step, to_jsonl
 from stui_protocol_kit.conformance.target import EmbeddedServer, probe_hello
+from stui_protocol_kit.protocol.problems import show
+from stui_protocol_kit.protocol.requirements import success_requirement
+from stui_protocol_kit.protocol.schemas import registry
 
 Json = Any
-EXTRA_KEY = "differential"  # RunOptions.extras key set by `stui-conformance run --differential`
 MAX_SEQUENCES = 40  # bounded: differential mode doubles the traffic of every replayed sequence
 
 # Where the spec leaves a choice, target and reference may differ. Each entry: a glob over the JSON path
@@ -49,7 +51,7 @@ _VOLATILE_KEYS = {"session_id": "session", "token": "token", "object_id": "objec
 
 
 def enabled(ctx: CaseContext) -> bool:
-    return bool(ctx.options.extras.get(EXTRA_KEY))
+    return ctx.config.differential
 
 
 @dataclass
@@ -168,12 +170,14 @@ class ReferenceOracle:
     """An embedded reference server and a context to talk to it, for one comparison run."""
 
     def __init__(self, ctx: CaseContext) -> None:
-        self.server = EmbeddedServer(name="differential")
+        from stui_protocol_kit.conformance.runner import reference_settings_for
+
+        # The comparison server announces the target's limits: only what the spec fixes may differ.
+        self.server = EmbeddedServer(reference_settings_for(ctx.limits), name="differential")
         endpoint = self.server.start()
         hello = probe_hello(endpoint, 10, ctx.zmq_context)
         handle = TargetHandle(endpoint, hello, self.server.restart)
-        options = RunOptions(ctx.options.socket_kind, ctx.options.timeout_s, ctx.options.seed, ctx.options.examples)
-        self.ctx = CaseContext(ctx.case, handle, options, ctx.zmq_context, can_restart=True)
+        self.ctx = CaseContext(ctx.case, handle, ctx.config, ctx.zmq_context, can_restart=True)
 
     def replay(self, steps: list[Step]) -> list[Json]:
         """The reference's replies to `steps` (the model follows them only to resolve placeholders)."""
@@ -189,6 +193,15 @@ class ReferenceOracle:
     def close(self) -> None:
         self.ctx.close()
         self.server.cleanup()
+
+
+def _requirement_of(step: Step, path: str) -> str:
+    """What a difference the spec does not allow breaks: which error answers a request is fixed by the
+    precedence order (ERR-1); what a success holds, by the command's success requirement."""
+    command = step.request.get("command") if isinstance(step.request, dict) else None
+    if path.startswith(("$.error", "$.status")) or command not in registry().commands:
+        return "ERR-1"
+    return success_requirement(command)
 
 
 def compare(ctx: CaseContext, recorder: Recorder) -> None:
@@ -209,11 +222,14 @@ def compare(ctx: CaseContext, recorder: Recorder) -> None:
                         ctx.note(f"differential: {diff.path} differs from the reference, allowed by {diff.allowed_by}:"
                                  f" {diff.why}")
                     continue
-                raise CaseFailed(
-                    expected={"reference": diff.reference}, actual={"target": diff.target}, requirement=None,
+                failure = CaseFailed(
+                    diff.reference, diff.target, _requirement_of(steps[diff.step], diff.path), path=diff.path,
+                    rule="differential",
                     message=(f"differential: step {diff.step + 1} differs from the reference server at {diff.path}:"
-                             f" target {diff.target!r}, reference {diff.reference!r}; no rule of the spec allows"
-                             f" this choice\nsequence (JSON Lines):\n{to_jsonl(steps[:diff.step + 1])}"),
+                             f" target {show(diff.target)}, reference {show(diff.reference)}; no rule of the spec"
+                             " allows this choice"),
                 )
+                failure.jsonl = to_jsonl(steps[:diff.step + 1])  # type: ignore[attr-defined]
+                raise failure
     finally:
         oracle.close()

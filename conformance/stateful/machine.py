@@ -21,6 +21,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, Verbosity, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
+
 from stui_protocol_kit.conformance.context import CaseContext
 from stui_protocol_kit.conformance.stateful.differential import Recorder
 from stui_protocol_kit.conformance.stateful.sequence import SequenceExecutor, SequenceFailure, Step
@@ -273,7 +274,7 @@ def run_machine(ctx: CaseContext, budget: Budget, recorder: Recorder | None = No
     """Run the machine within `budget`; a failure is raised as the shrunk SequenceFailure."""
     box = FailureBox()
     machine = make_machine(ctx, budget, box, recorder)
-    machine = seed(ctx.options.seed)(machine)
+    machine = seed(ctx.config.seed)(machine)
     config = settings(
         max_examples=max(1, budget.examples), stateful_step_count=max(1, budget.steps), deadline=None,
         database=None, verbosity=Verbosity.quiet, suppress_health_check=list(HealthCheck),

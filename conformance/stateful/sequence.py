@@ -25,6 +25,7 @@ from typing import Any
 from stui_protocol_kit.conformance.case import CaseFailed
 from stui_protocol_kit.conformance.context import CaseContext, CheckedClient
 from stui_protocol_kit.conformance.stateful.model import ProtocolModel
+from stui_protocol_kit.protocol.problems import Problem
 
 Json = Any
 PLACEHOLDER = re.compile(r"^\$(session|token|client):(\d+)$")
@@ -75,39 +76,20 @@ def from_jsonl(text: str) -> list[Step]:
 
 
 class SequenceFailure(CaseFailed):
-    """A reply the spec does not allow, at step `index` of `steps` (which end with the failing step)."""
+    """A reply the spec does not allow, at step `index` of `steps` (which end with the failing step).
+    Its problems are the failing reply's, each prefixed with the step; `jsonl` is the replayable sequence."""
 
     def __init__(self, failure: CaseFailed, steps: list[Step], index: int) -> None:
         self.steps = list(steps)
         self.index = index
         self.jsonl = to_jsonl(self.steps)
-        message = (f"step {index + 1} of {len(self.steps)}: {failure.message}\n"
-                   f"minimal sequence (JSON Lines; replay with `stui-conformance replay FILE`):\n{self.jsonl}")
-        super().__init__(failure.expected, failure.actual, failure.requirement, message, failure.violations)
+        where = f"step {index + 1} of {len(self.steps)}"
+        first = failure.problem
+        super().__init__(first.expected, first.actual, first.requirement, f"{where}: {first.message}",
+                         failure.violations, path=first.path, subject=first.subject, rule=first.rule)
+        self.problems = [Problem(p.requirement, f"{where}: {p.message}", p.path, p.expected, p.actual, p.rule,
+                                 p.subject) for p in failure.problems]
         self.cause = failure
-
-
-# Which requirement a model mismatch breaks, by command (what the model checked for that command).
-MODEL_REQUIREMENTS: dict[str, str] = {
-    "hello": "HEL-1", "session.create": "CRE-1", "session.resume": "RES-1", "session.validate": "VAL-1",
-    "session.snapshot": "SNP-1", "session.close": "CLS-1", "evaluate": "EVL-1", "inspect": "INS-1",
-}
-
-
-def _requirement_for(problem: str, command: str) -> str:
-    """The most specific requirement for a model problem text (the texts are the model's own)."""
-    rules = (
-        ("retried", "RTY-2"), ("id reused", "RTY-3"), ("id_reused", "RTY-3"), ("session.create must get", "RTY-5"),
-        ("RevisionConflict", "SNP-4"), ("current_revision", "SNP-4"), ("InvalidToken", "SEC-3"),
-        ("SessionNotFound", "ERR-1"), ("SessionClosed", "CLS-2"), ("SessionExpired", "EXP-3"),
-        ("never bound in this session", "CON-4"), ("state.workspace", "EVL-3"), ("state.inspector", "SNP-6"),
-        ("state.preferences", "SNP-6"), ("state.objects", "INS-2"), ("result.source", "RES-2"),
-        ("LimitExceeded", "LIM-2"), ("ObjectNotFound", "INS-4"),
-    )
-    for needle, requirement in rules:
-        if needle in problem:
-            return requirement
-    return MODEL_REQUIREMENTS.get(command, "ERR-1")
 
 
 class SequenceExecutor:
@@ -174,22 +156,9 @@ class SequenceExecutor:
         self.replies.append(reply)
         outcome = self.model.observe(message, reply, now, step.client)
         if outcome.problems and self.check:
-            command = message.get("command") if isinstance(message, dict) else None
-            problem = "; ".join(outcome.problems)
-            failure = CaseFailed(
-                expected="a reply the model of the spec allows", actual=_summary(reply),
-                requirement=_requirement_for(problem, str(command)), message=f"{command}: {problem}",
-            )
-            raise SequenceFailure(failure, self.steps, index)
+            raise SequenceFailure(CaseFailed.of(outcome.problems), self.steps, index)
         return reply
 
     def run_all(self, steps: Iterable[Step]) -> None:
         for step in steps:
             self.run(step)
-
-
-def _summary(reply: Json) -> Json:
-    """A reply as a report shows it: without secrets (only create results carry a token)."""
-    from stui_protocol_kit.protocol.redaction import redact
-
-    return redact(reply)

@@ -17,8 +17,10 @@ import sys
 from typing import Any
 
 import zmq
+
 from stui_protocol_kit.conformance.case import REGISTRY, CaseFailed, CaseSkipped, load_cases
-from stui_protocol_kit.conformance.context import CaseContext, RunOptions, TargetHandle
+from stui_protocol_kit.conformance.config import DEFAULTS, RunConfig
+from stui_protocol_kit.conformance.context import CaseContext, TargetHandle
 from stui_protocol_kit.conformance.stateful.sequence import SequenceExecutor, SequenceFailure, Step, from_jsonl
 from stui_protocol_kit.conformance.target import CommandRestarter, EmbeddedServer, TargetUnavailable, probe_hello
 from stui_protocol_kit.protocol.client import ReplyTimeout
@@ -35,8 +37,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("file", metavar="FILE", help="JSON Lines sequence, or - for stdin")
     parser.add_argument("--target", metavar="ADDR", help="ZeroMQ endpoint of the server (default: embedded reference)")
     parser.add_argument("--restart-command", metavar="CMD", help="shell command that restarts the target")
-    parser.add_argument("--socket", dest="socket_kind", choices=("dealer", "req"), default="dealer")
-    parser.add_argument("--timeout", dest="timeout_s", type=float, default=5.0, metavar="S",
+    parser.add_argument("--socket", dest="socket_kind", choices=("dealer", "req"), default=DEFAULTS.socket_kind,
+                        help="socket type of the simulated clients (default %(default)s)")
+    parser.add_argument("--timeout", dest="timeout_s", type=float, default=DEFAULTS.timeout_s, metavar="S",
                         help="per-request timeout in seconds (default %(default)s)")
     parser.set_defaults(handler=run)
 
@@ -46,11 +49,12 @@ def read_steps(path: str) -> list[Step]:
     return from_jsonl(text)
 
 
-def replay(steps: list[Step], target: TargetHandle, options: RunOptions, context: zmq.Context,
+def replay(steps: list[Step], target: TargetHandle, config: RunConfig, context: zmq.Context,
            can_restart: bool) -> SequenceFailure | None:
     """Run `steps`; the failure if one occurs, else None."""
     case = REGISTRY.get(REPLAY_CASE)
-    ctx = CaseContext(case, target, options, context, can_restart, "" if can_restart else "no --restart-command")
+    reason = "" if can_restart else "the sequence restarts the target: pass --restart-command CMD"
+    ctx = CaseContext(case, target, config, context, can_restart, reason)
     executor = SequenceExecutor(ctx, clients=1)
     try:
         for step in steps:
@@ -80,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
             server = EmbeddedServer(name="replay")
             endpoint = server.start()
             target = TargetHandle(endpoint, probe_hello(endpoint, 10, context), server.restart)
-        options = RunOptions(args.socket_kind, args.timeout_s)
-        failure = replay(steps, target, options, context, target.restart is not None)
+        config = RunConfig(target=args.target, socket_kind=args.socket_kind, timeout_s=args.timeout_s)
+        failure = replay(steps, target, config, context, target.restart is not None)
     except TargetUnavailable as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
@@ -101,6 +105,5 @@ def run(args: argparse.Namespace) -> int:
     if failure is None:
         print(f"no failure: {len(steps)} steps ran as the spec allows")
         return 0
-    print(f"still fails at step {failure.index + 1} of {len(steps)}: {failure.cause.message}"
-          + (f" [{failure.requirement}]" if failure.requirement else ""))
+    print(f"still fails at step {failure.index + 1} of {len(steps)}: {failure.cause.message} [{failure.requirement}]")
     return 1

@@ -2,11 +2,16 @@
 
 Without --target it starts the reference server itself (temporary data dir, short timeouts); with
 --target ADDR it reaches any implementation over ZeroMQ. It reads the target's hello and adapts:
-features not announced are UNSUPPORTED, cases that need a restart without --restart-command are
-SKIPPED. Live progress and a summary table go to stdout; --junit-xml and --json write files.
+features not announced are UNSUPPORTED (their requirements do not apply), cases that need what the run
+cannot provide (a restart without --restart-command, waits beyond --expiry-budget, limits the case
+needs) are SKIPPED with the flag or setting that would let them run. Live progress and a summary go to
+stdout; --junit-xml and --json write files.
 
-Exit status: 0 every MUST case passed, 1 a MUST case failed or timed out, 2 usage error or unreachable
-target. This module parses options and renders; it must never judge replies itself.
+Exit status: 0 PASS (every MUST requirement of the selected cases checked and held), 1 FAIL (a MUST
+requirement broken or a reply missing; with --strict also a SHOULD), 2 ERROR (the suite could not do its
+job for some case, nothing failed) or a usage error or unreachable target, 3 INCOMPLETE (nothing failed,
+but some MUST requirements were not checked; the report lists them and why). This module parses options
+and renders; it must never judge replies itself.
 """
 
 from __future__ import annotations
@@ -16,55 +21,65 @@ import sys
 from typing import Any
 
 from stui_protocol_kit.conformance.case import load_cases
+from stui_protocol_kit.conformance.config import DEFAULTS, RunConfig
 from stui_protocol_kit.conformance.report import json_report, junit
 from stui_protocol_kit.conformance.report.terminal import TerminalReport
-from stui_protocol_kit.conformance.runner import RunConfig, Runner
+from stui_protocol_kit.conformance.runner import Runner
 from stui_protocol_kit.conformance.target import TargetUnavailable
 
 HELP = "run the conformance suite against a server (default: the embedded reference server)"
-EPILOG = "exit status: 0 every MUST case passed, 1 a MUST case failed, 2 usage error or unreachable target"
+EPILOG = ("exit status: 0 PASS, 1 FAIL (a MUST requirement broken; --strict: also a SHOULD), 2 ERROR (suite trouble)"
+          " or usage error or unreachable target, 3 INCOMPLETE (MUST requirements not checked)")
 
 
 def register(subparsers: Any) -> None:
+    d = DEFAULTS
     p = subparsers.add_parser("run", help=HELP, description=__doc__.split("\n\n")[1] if __doc__ else HELP,
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--target", metavar="ADDR", help="ZeroMQ endpoint of the server under test "
                    "(default: start the reference server in a temporary directory)")
-    p.add_argument("--socket", dest="socket_kind", choices=("dealer", "req"), default="dealer",
-                   help="socket type for ordinary requests (default dealer; some cases use both)")
-    p.add_argument("--timeout", dest="timeout_s", type=float, default=5.0, metavar="S",
+    p.add_argument("--socket", dest="socket_kind", choices=("dealer", "req"), default=d.socket_kind,
+                   help="socket type for ordinary requests (default %(default)s; some cases use both)")
+    p.add_argument("--timeout", dest="timeout_s", type=float, default=d.timeout_s, metavar="S",
                    help="per-request timeout in seconds (default %(default)s)")
     p.add_argument("--restart-command", metavar="CMD",
                    help="shell command that restarts the target (it must return; the suite waits for hello)")
     p.add_argument("--select", action="append", default=[], metavar="GLOB",
                    help="run only cases whose ID, group, tag or requirement matches (repeatable)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave out matching cases")
-    p.add_argument("--seed", type=int, default=0, help="seed for generated cases (default %(default)s)")
-    p.add_argument("--examples", type=int, default=50, metavar="N",
+    p.add_argument("--seed", type=int, default=d.seed, help="seed for generated cases (default %(default)s)")
+    p.add_argument("--examples", type=int, default=d.examples, metavar="N",
                    help="example budget for generated and stateful cases (default %(default)s)")
-    p.add_argument("--expiry-budget", dest="expiry_budget_s", type=float, default=10.0, metavar="S",
-                   help="skip expiry cases when the target's idle timeout exceeds this (default %(default)s)")
+    p.add_argument("--expiry-budget", dest="expiry_budget_s", type=float, default=d.expiry_budget_s, metavar="S",
+                   help="longest timeout (seconds) the expiry cases may wait out; cases needing longer waits are"
+                        " SKIPPED (default %(default)s)")
+    p.add_argument("--strict", action="store_true",
+                   help="SHOULD requirements broken (NON-STRICT) fail the run too")
     p.add_argument("--differential", action="store_true",
                    help="also replay generated sequences against the embedded reference server and compare")
     p.add_argument("--junit-xml", metavar="FILE", help="write a JUnit XML report")
     p.add_argument("--json", dest="json_file", metavar="FILE", help="write a JSON report")
+    p.add_argument("--transcripts", choices=("failed", "all"), default=d.transcripts,
+                   help="whose transcripts the JSON report keeps: cases that did not pass, or all"
+                        " (default %(default)s)")
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")
     p.add_argument("--no-color", action="store_true", help="plain output even on a terminal")
-    p.add_argument("-v", "--verbose", action="store_true", help="show full transcripts of failures")
+    p.add_argument("-v", "--verbose", action="store_true", help="show whole messages of failures")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.timeout_s <= 0 or args.examples < 0 or args.expiry_budget_s < 0:
-        print("stui-conformance run: --timeout must be positive, --examples and --expiry-budget non-negative",
-              file=sys.stderr)
+    try:
+        config = RunConfig(
+            target=args.target, restart_command=args.restart_command, socket_kind=args.socket_kind,
+            timeout_s=args.timeout_s, seed=args.seed, examples=args.examples, select=args.select,
+            exclude=args.exclude, expiry_budget_s=args.expiry_budget_s, strict=args.strict,
+            differential=args.differential, transcripts=args.transcripts,
+        )
+    except ValueError as exc:
+        print(f"stui-conformance run: {exc} (--timeout must be positive, --examples and --expiry-budget"
+              " non-negative)", file=sys.stderr)
         return 2
-    config = RunConfig(
-        target=args.target, restart_command=args.restart_command, socket_kind=args.socket_kind,
-        timeout_s=args.timeout_s, seed=args.seed, examples=args.examples, select=args.select,
-        exclude=args.exclude, expiry_budget_s=args.expiry_budget_s,
-        extras={"differential": bool(args.differential)},
-    )
     load_cases()
     terminal = TerminalReport(no_color=args.no_color, verbose=args.verbose)
     runner = Runner(config, progress=terminal.progress)

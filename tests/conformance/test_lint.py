@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from stui_protocol_kit.conformance.cli import main
 from stui_protocol_kit.conformance.lint import CHECKS, lint
 

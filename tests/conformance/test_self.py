@@ -11,10 +11,13 @@ import xml.etree.ElementTree as ET
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from stui_protocol_kit.conformance import formats
 from stui_protocol_kit.conformance.case import Outcome
 from stui_protocol_kit.conformance.cli import main
-from stui_protocol_kit.conformance.runner import RunConfig, run
+from stui_protocol_kit.conformance.config import RunConfig
+from stui_protocol_kit.conformance.runner import run
 from stui_protocol_kit.conformance.target import EmbeddedServer
+from stui_protocol_kit.protocol.requirements import spec_edition
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +31,7 @@ def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 
 def test_suite_passes_against_the_reference_server_in_process() -> None:
     report = run(RunConfig(seed=1))
-    bad = {r.case.id: (r.outcome.value, r.failure.message if r.failure else r.reason)
+    bad = {r.case.id: (r.outcome.value, r.problem.message if r.problem else r.reason)
            for r in report.results if r.outcome not in (Outcome.PASSED,)}
     assert not bad
     assert report.exit_code == 0
@@ -42,10 +45,12 @@ def test_cli_run_writes_junit_and_json(tmp_path: Path) -> None:
     junit, report = tmp_path / "report.xml", tmp_path / "report.json"
     done = _cli("run", "--junit-xml", str(junit), "--json", str(report), "--seed", "7", "--exclude", "stateful.*")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert "PASS: every MUST case passed" in done.stdout
+    assert "PASS: every MUST requirement of the selected cases was checked and held" in done.stdout
     assert "\x1b[" not in done.stdout  # plain when piped
     data = json.loads(report.read_text())
-    assert data["seed"] == 7 and data["passed"] and data["exit_code"] == 0
+    formats.check("run-report", data)
+    assert data["config"]["seed"] == 7 and data["verdict"] == "PASS" and data["exit_code"] == 0
+    assert data["spec"]["edition"] == spec_edition() and data["kit"]["version"]
     assert data["hello"]["protocol_versions"] == ["1.0"]
     assert data["counts"]["PASSED"] == len(data["cases"]) > 100
     assert data["requirements"]["TRN-6"]["verdict"] == "PASSED"
@@ -67,13 +72,21 @@ def test_target_against_a_separately_started_server(tmp_path: Path) -> None:
         report = tmp_path / "r.json"
         done = _cli("run", "--target", server.endpoint, "--json", str(report), "--socket", "req",
                     "--exclude", "stateful.*", "--exclude", "generated.*")
-    assert done.returncode == 0, done.stdout[-3000:]
+    # Nothing failed, but restart and expiry cases could not run: INCOMPLETE, never PASS.
+    assert done.returncode == 3, done.stdout[-3000:]
+    assert "PASS" not in done.stdout.splitlines()[-1]
     data = json.loads(report.read_text())
+    formats.check("run-report", data)
     outcomes = {c["id"]: c["outcome"] for c in data["cases"]}
     assert outcomes["persistence.state-after-restart"] == "SKIPPED"
     assert outcomes["expiry.validate-after-expiry"] == "SKIPPED"
     assert outcomes["hello.success"] == "PASSED"
-    assert data["socket"] == "req"
+    assert data["config"]["socket"] == "req"
+    assert data["verdict"] == "INCOMPLETE"
+    assert "PER-1" in data["unchecked_must"] and "EXP-3" in data["unchecked_must"]
+    assert "INCOMPLETE: " in done.stdout and "--restart-command" in done.stdout
+    skipped = next(c for c in data["cases"] if c["id"] == "expiry.validate-after-expiry")
+    assert "--expiry-budget" in skipped["reason"]
 
 
 def test_target_with_restart_command_runs_persistence(tmp_path: Path) -> None:

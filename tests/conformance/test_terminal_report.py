@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 
-from stui_protocol_kit.conformance.case import Case, CaseResult, Failure, Outcome
+from stui_protocol_kit.conformance.case import Case, CaseResult, Outcome
+from stui_protocol_kit.conformance.config import RunConfig
 from stui_protocol_kit.conformance.report.terminal import TerminalReport
-from stui_protocol_kit.conformance.runner import RunConfig, RunReport
+from stui_protocol_kit.conformance.runner import RunReport
+from stui_protocol_kit.protocol.problems import Problem
 
 
 class FakeTerminal(io.StringIO):
@@ -19,8 +21,8 @@ def _case(case_id: str) -> Case:
 
 
 def _results() -> list[CaseResult]:
-    failed = CaseResult(_case("snapshot.revision-conflict"), Outcome.FAILED, failure=Failure(
-        "error RevisionConflict", "success", "SNP-4", "A server MUST answer a snapshot ...", "stale revision"))
+    failed = CaseResult(_case("snapshot.revision-conflict"), Outcome.FAILED, problems=[Problem(
+        "SNP-4", "stale revision", "$.status", "error RevisionConflict", "success")])
     return [CaseResult(_case("hello.success"), Outcome.PASSED), failed]
 
 
@@ -39,9 +41,10 @@ def _render(stream: io.StringIO) -> str:
 def test_on_a_terminal_only_cases_that_did_not_pass_get_a_line():
     out = _render(FakeTerminal())
     assert "FAILED" in out and "snapshot.revision-conflict" in out
-    assert "requirement SNP-4" in out
+    assert "SNP-4: A server MUST answer a snapshot" in out
+    assert "at $.status: stale revision" in out
     assert "] PASSED" not in out  # passing cases only advance the bar
-    assert "FAIL: MUST cases failed" in out
+    assert "FAIL: 1 MUST requirement(s) broken: SNP-4" in out
 
 
 def test_piped_output_is_plain_with_a_line_per_case():
@@ -49,4 +52,4 @@ def test_piped_output_is_plain_with_a_line_per_case():
     assert "\x1b[" not in out  # no terminal escapes in a CI log
     assert "PASSED      hello.success" in out
     assert "FAILED      snapshot.revision-conflict" in out
-    assert "FAIL: MUST cases failed" in out
+    assert "FAIL: 1 MUST requirement(s) broken: SNP-4" in out

@@ -5,6 +5,7 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from stui_protocol_kit.protocol.codec import FrameError, decode_body, encode, nesting_depth, parse_rfc3339, rfc3339
 
 

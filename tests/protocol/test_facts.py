@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from stui_protocol_kit.protocol import facts, lifecycle
 from stui_protocol_kit.protocol.requirements import spec_dir
 from stui_protocol_kit.protocol.schemas import registry, schema_dir

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+
 from stui_protocol_kit.protocol import lifecycle
 from stui_protocol_kit.protocol.lifecycle import Event, State, TransitionError, next_state
 from stui_protocol_kit.protocol.redaction import redact, secret_member_names

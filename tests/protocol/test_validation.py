@@ -3,6 +3,7 @@
 import copy
 
 import pytest
+
 from stui_protocol_kit.protocol.validation import MessageValidator, validator
 
 SID, TOKEN = "S" * 22, "T" * 43

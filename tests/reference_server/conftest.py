@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from rs_harness import EngineHarness, FakeClock, ThreadServer
+
 from stui_protocol_kit.reference_server.config import ServerConfig
 
 

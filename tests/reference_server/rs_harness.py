@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import zmq
+
 from stui_protocol_kit.protocol.client import ProtocolClient, SocketKind
 from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION
 from stui_protocol_kit.protocol.server_process import ServerProcess

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from rs_harness import REPO
+
 from stui_protocol_kit.protocol.requirements import spec_dir
 from stui_protocol_kit.reference_server.config import MAX_NESTING_DEPTH_CAP, ServerConfig
 

@@ -8,6 +8,7 @@ import logging
 
 import pytest
 from rs_harness import EngineHarness, error_code, request
+
 from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION, Capability
 from stui_protocol_kit.protocol.validation import validator
 from stui_protocol_kit.reference_server.config import ServerConfig

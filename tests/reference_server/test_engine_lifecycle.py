@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from rs_harness import T0, EngineHarness, error_code
+
 from stui_protocol_kit.protocol import lifecycle
 from stui_protocol_kit.protocol.codec import rfc3339
 from stui_protocol_kit.protocol.lifecycle import Event, SessionLifecycle, State, Timeouts

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from rs_harness import EngineHarness, error_code
+
 from stui_protocol_kit.reference_server.reply_cache import CachedReply, ReplyCache, fingerprint
 
 

@@ -8,6 +8,7 @@ import json
 
 import pytest
 from rs_harness import EngineHarness, FakeClock, error_code, request
+
 from stui_protocol_kit.reference_server.config import MAX_NESTING_DEPTH_CAP, ServerConfig
 
 # -- object ids are never reused, also after a restart (INS-1, INS-4) ----------------------------------

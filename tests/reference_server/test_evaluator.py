@@ -8,6 +8,7 @@ import operator
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from stui_protocol_kit.reference_server.evaluator import (
     MAX_EVALUATION_OUTPUT,
     MAX_INTEGER_DIGITS,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from rs_harness import REPO, call, client, error_code, server_process
+
 from stui_protocol_kit.protocol.client import ReplyTimeout
 from stui_protocol_kit.protocol.server_process import ServerProcess, ServerStartError
 from stui_protocol_kit.reference_server.sqlite_store import STORE_FILE

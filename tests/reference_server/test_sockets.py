@@ -11,6 +11,7 @@ import time
 import pytest
 import zmq
 from rs_harness import ThreadServer, call, error_code, request
+
 from stui_protocol_kit.protocol.client import ProtocolClient
 from stui_protocol_kit.reference_server.engine import SERVED_CAPABILITIES
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from rs_harness import T0, EngineHarness, FakeClock, error_code
+
 from stui_protocol_kit.protocol.lifecycle import Timeouts, deadline, idle_base_after_start, retention_end
 from stui_protocol_kit.reference_server.config import ServerConfig
 from stui_protocol_kit.reference_server.sessions import token_digest

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from rs_harness import T0
+
 from stui_protocol_kit.protocol.lifecycle import Timeouts, deadline, idle_base_after_start
 from stui_protocol_kit.reference_server.memory_store import MemoryStore
 from stui_protocol_kit.reference_server.sqlite_store import SqliteStore

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
+
 from stui_protocol_kit.conformance.schema_diff.report import DiffReport, diff_sides
 from stui_protocol_kit.conformance.schema_diff.sources import load_directory
 from stui_protocol_kit.conformance.schema_diff.witness import message_validator

@@ -11,6 +11,7 @@ import shlex
 import pytest
 import yaml
 from schema_pairs import ROOT
+
 from stui_protocol_kit.conformance.cli import build_parser
 
 RECIPES = ROOT / "docs" / "ci"

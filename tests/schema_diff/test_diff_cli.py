@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from schema_pairs import ROOT, SNAPSHOT, Pair, params, result, set_probe
+
 from stui_protocol_kit.conformance.cli import main
 from stui_protocol_kit.conformance.schema_diff.rules import RULES, markdown_table
 

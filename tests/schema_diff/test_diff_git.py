@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from schema_pairs import ROOT
+
 from stui_protocol_kit.conformance.cli import main
 
 

@@ -15,6 +15,7 @@ import json
 
 import jsonschema_rs
 from schema_pairs import SNAPSHOT, Pair, change_of, params, probe_pair, result, rule_ids
+
 from stui_protocol_kit.protocol.validation import strict_validator
 
 

@@ -26,6 +26,7 @@ from schema_pairs import (
     rule_ids,
     set_probe,
 )
+
 from stui_protocol_kit.conformance.schema_diff.rules import RULES
 from stui_protocol_kit.conformance.schema_diff.witness import BEHAVIOUR_ONLY
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from stui_protocol_kit.conformance.stateful.model import OutsideSubset, ProtocolModel, SubsetError, evaluate_subset
 
 LIMITS = {"idle_timeout_s": 100, "absolute_timeout_s": 1000, "retry_window_s": 60, "max_sessions_per_client": 2,
@@ -61,18 +62,21 @@ def test_snapshot_adds_exactly_one_and_a_stale_expected_revision_conflicts(model
                                                                      revision=1), 1).problems == []
     bad = model.observe(req("session.snapshot", "b", **scoped()), ok("session.snapshot", "b", session_id=SID,
                                                                     revision=3), 2)
-    assert any("previous + 1" in p for p in bad.problems)
+    assert [(p.requirement, p.path, p.expected, p.actual) for p in bad.problems] == [
+        ("SNP-1", "$.result.revision", 2, 3)]
     stale = req("session.snapshot", "c", **scoped(expected_revision=0))
     # the model followed the (wrong) reply above, so the session is at revision 2 now
     assert model.observe(stale, err("session.snapshot", "RevisionConflict", "c", current_revision=2,
                                     expected_revision=0), 3).problems == []
-    assert model.observe(stale | {"id": "d"}, ok("session.snapshot", "d", session_id=SID, revision=3), 4).problems
+    conflict_ignored = model.observe(stale | {"id": "d"}, ok("session.snapshot", "d", session_id=SID, revision=3), 4)
+    assert [(p.requirement, p.path) for p in conflict_ignored.problems] == [("SNP-4", "$.status")]
 
 
 def test_wrong_token_and_unknown_session_precede_everything(model: ProtocolModel) -> None:
     wrong = req("session.validate", "w", session_id=SID, token="x" * 43)
     assert model.observe(wrong, err("session.validate", "InvalidToken", "w"), 1).problems == []
-    assert model.observe(wrong, ok("session.validate", "w", session_id=SID, revision=0), 1).problems
+    accepted = model.observe(wrong, ok("session.validate", "w", session_id=SID, revision=0), 1)
+    assert [(p.requirement, p.expected, p.actual) for p in accepted.problems] == [("SEC-2", "InvalidToken", "success")]
     unknown = req("session.validate", "u", session_id="u" * 22, token=TOKEN)
     assert model.observe(unknown, err("session.validate", "SessionNotFound", "u"), 1).problems == []
 
@@ -82,7 +86,8 @@ def test_a_retry_gets_the_original_reply_verbatim_and_a_reused_id_is_invalid(mod
     assert model.observe(req("session.snapshot", "r", **scoped()), first, 1).problems == []
     assert model.observe(req("session.snapshot", "r", **scoped()), first, 2).problems == []
     executed_again = ok("session.snapshot", "r", session_id=SID, revision=2)
-    assert model.observe(req("session.snapshot", "r", **scoped()), executed_again, 3).problems
+    again = model.observe(req("session.snapshot", "r", **scoped()), executed_again, 3)
+    assert [p.requirement for p in again.problems] == ["RTY-2"]
     reused = req("session.validate", "r", **scoped())
     assert model.observe(reused, err("session.validate", "InvalidRequest", "r", reason="id_reused"), 4).problems == []
 
@@ -102,7 +107,7 @@ def test_workspace_is_per_session_and_resume_shows_it(model: ProtocolModel) -> N
     created(model, "o" * 22, "p" * 43)
     other = req("evaluate", "e2", session_id="o" * 22, token="p" * 43, code="a + 1")
     leak = model.observe(other, ok("evaluate", "e2", print_string="43", **{"class": "SmallInteger"}), 2)
-    assert any("never bound in this session" in p for p in leak.problems)
+    assert [(p.requirement, p.expected, p.actual) for p in leak.problems] == [("CON-4", "EvaluationError", "success")]
     state = {"workspace": {"variables": {"a": {"class": "SmallInteger", "print_string": "42"}}}, "objects": {},
              "inspector": {}, "preferences": {}}
     resumed = ok("session.resume", "e3", session_id=SID, revision=0, state=state, source="live")
@@ -125,3 +130,17 @@ def test_the_per_client_session_limit_is_predicted() -> None:
     third = model.observe(req("session.create", "c3", client_id="c"), err("session.create", "LimitExceeded", "c3",
                                                                           limit="max_sessions_per_client", value=2), 1)
     assert third.problems == []
+
+
+def test_the_model_cites_only_the_requirements_it_declares() -> None:
+    from stui_protocol_kit.conformance.case import cited_in_code
+    from stui_protocol_kit.conformance.stateful.model import MODEL_REQUIREMENTS
+    from stui_protocol_kit.protocol.requirements import requirements
+
+    cited = set()
+    for member in vars(ProtocolModel).values():
+        if callable(member):
+            cited |= cited_in_code(member)
+    assert cited, "the model's checks cite requirements"
+    assert cited <= set(MODEL_REQUIREMENTS), sorted(cited - set(MODEL_REQUIREMENTS))
+    assert set(MODEL_REQUIREMENTS) <= set(requirements())

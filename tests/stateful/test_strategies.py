@@ -6,6 +6,7 @@ import re
 
 import pytest
 from hypothesis import HealthCheck, find, given, settings
+
 from stui_protocol_kit.conformance.strategies import (
     InvalidMessage,
     generation_schema,

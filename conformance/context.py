@@ -78,11 +78,16 @@ class SessionHandle:
         return {"session_id": self.session_id, "token": self.token, **extra}
 
     @property
+    def formula_deadline(self) -> float:
+        """The deadline spec 8.1 gives from the announced timeouts and the activity seen (what a case waits
+        for: bounded by the timeouts, whatever a faulty target reports)."""
+        return min(self.last_activity + self.idle_timeout_s, self.created_at + self.absolute_timeout_s)
+
+    @property
     def deadline(self) -> float:
-        """The latest deadline the target may hold for this session (spec 8.1, EXP-4: never earlier than
-        one it reported)."""
-        formula = min(self.last_activity + self.idle_timeout_s, self.created_at + self.absolute_timeout_s)
-        return max(formula, self.reported_expires_at)
+        """The latest deadline the target may hold for this session (EXP-4: never earlier than one it
+        reported) - what decides whether an expiry the target reports was legitimate."""
+        return max(self.formula_deadline, self.reported_expires_at)
 
     def seconds_left(self) -> float:
         """How long the session surely still lives, on the local clock (the target's clock estimated from the
@@ -90,7 +95,7 @@ class SessionHandle:
         target_time, local_time = self.anchor
         if not target_time:
             return float("inf")
-        return self.deadline - (target_time + (time.monotonic() - local_time))
+        return self.formula_deadline - (target_time + (time.monotonic() - local_time))
 
     def observe_success(self, reply: dict[str, Any]) -> None:
         """A successful session-scoped request on this session: activity at the reply's timestamp."""

@@ -39,7 +39,8 @@ def _message(rid: str, command: str, params: dict) -> dict:
 
 
 @case("concurrency.conflicting-snapshots", "of two snapshots with the same expected_revision one succeeds",
-      sends="two connections pipeline snapshot expected_revision 0 on one session", requirements=["CON-3", "SNP-4"])
+      sends="two connections pipeline snapshot expected_revision 0 on one session",
+      requirements=["CON-3", "SNP-4", "CON-5"])
 def conflicting(ctx: CaseContext) -> None:
     s = ctx.new_session()
     a, b = ctx.client("dealer"), ctx.client("dealer")
@@ -52,7 +53,7 @@ def conflicting(ctx: CaseContext) -> None:
 
 
 @case("concurrency.distinct-revisions", "concurrent unconditional snapshots get distinct revisions",
-      sends="four connections pipeline snapshot without expected_revision", requirements=["CON-3", "SNP-5"])
+      sends="four connections pipeline snapshot without expected_revision", requirements=["CON-3", "SNP-5", "CON-5"])
 def distinct_revisions(ctx: CaseContext) -> None:
     s = ctx.new_session()
     clients = [ctx.client("dealer") for _ in range(4)]
@@ -62,7 +63,7 @@ def distinct_revisions(ctx: CaseContext) -> None:
 
 
 @case("concurrency.order-on-one-connection", "requests pipelined on one connection keep their order",
-      sends="one DEALER pipelines 8 snapshots of one session", requirements=["CON-1"])
+      sends="one DEALER pipelines 8 snapshots of one session", requirements=["CON-1", "CON-5"])
 def order(ctx: CaseContext) -> None:
     s = ctx.new_session()
     client = ctx.client("dealer")

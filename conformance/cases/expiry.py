@@ -60,7 +60,7 @@ def _register(command: str) -> None:
 
     @case(f"expiry.{slug}-after-expiry", f"{command} after the idle timeout is SessionExpired",
           sends=f"create, wait past expires_at, {command}", needs=[NEED_EXPIRY, *command_needs(command)],
-          requirements=["EXP-3", "LIF-2"])
+          requirements=["EXP-3", "LIF-2", "EXP-1"], waits={"idle_timeout_s": 1})
     def after_expiry(ctx: CaseContext) -> None:
         s, deadline = _expired_session(ctx)
         error = expect_error(ctx.call(command, command_params(command, s)), "SessionExpired", "EXP-3")
@@ -93,7 +93,7 @@ def activity_extends(ctx: CaseContext) -> None:
 
 @case("expiry.errors-do-not-extend", "error replies do not move the idle deadline",
       sends="create; wrong-token and schema-invalid requests; wait past the create-time deadline; validate",
-      requirements=["EXP-2", "ERR-3"], needs=EXPIRY, waits={"idle_timeout_s": 1})
+      requirements=["EXP-2", "ERR-3", "EXP-1"], needs=EXPIRY, waits={"idle_timeout_s": 1})
 def errors_do_not_extend(ctx: CaseContext) -> None:
     ctx.require_expiry("idle_timeout_s")
     s = ctx.new_session()
@@ -144,7 +144,7 @@ def absolute(ctx: CaseContext) -> None:
 
 @case("expiry.tombstone-then-purge", "expired and closed sessions answer their state, then SessionNotFound",
       sends="create two; close one; let the other expire; wait past tombstone_retention_s; validate both",
-      requirements=["EXP-5", "LIF-4"], needs=EXPIRY, waits={"idle_timeout_s": 1, "tombstone_retention_s": 1})
+      requirements=["EXP-5", "LIF-4", "EXP-1"], needs=EXPIRY, waits={"idle_timeout_s": 1, "tombstone_retention_s": 1})
 def tombstones(ctx: CaseContext) -> None:
     retention = ctx.require_expiry("tombstone_retention_s", "idle_timeout_s")
     closing, expiring = ctx.new_session(), ctx.new_session()
@@ -159,7 +159,7 @@ def tombstones(ctx: CaseContext) -> None:
 
 
 @case("expiry.closed-beats-expired", "a closed session past its deadline answers SessionClosed",
-      sends="create, close, wait past expires_at, validate", requirements=["LIF-3"], needs=EXPIRY,
+      sends="create, close, wait past expires_at, validate", requirements=["LIF-3", "EXP-1"], needs=EXPIRY,
       waits={"idle_timeout_s": 1})
 def closed_beats_expired(ctx: CaseContext) -> None:
     ctx.require_expiry("idle_timeout_s")
@@ -174,7 +174,7 @@ def closed_beats_expired(ctx: CaseContext) -> None:
 
 
 @case("expiry.wrong-token-on-expired", "a wrong token on an expired session is InvalidToken",
-      sends="create, wait past expires_at, validate with a wrong token", requirements=["SEC-3", "ERR-1"],
+      sends="create, wait past expires_at, validate with a wrong token", requirements=["SEC-3", "ERR-1", "EXP-1"],
       needs=EXPIRY)
 def wrong_token_expired(ctx: CaseContext) -> None:
     s, _ = _expired_session(ctx)
@@ -213,7 +213,7 @@ for _command in ACTIVITY_PARAMS:
 @case("expiry.p7-errors-do-not-extend", "P7 errors, id_reused and retry hits do not move the idle deadline",
       sends="create, validate id R; at half the idle timeout: RevisionConflict, EvaluationError, ObjectNotFound,"
             " id_reused, a retry of R; wait past validate's expires_at; validate",
-      requirements=["EXP-2", "ERR-3", "RTY-2", "RTY-3"], needs=EXPIRY, waits={"idle_timeout_s": 1.5})
+      requirements=["EXP-2", "ERR-3", "RTY-2", "RTY-3", "EXP-1"], needs=EXPIRY, waits={"idle_timeout_s": 1.5})
 def p7_errors(ctx: CaseContext) -> None:
     idle = _activity_can_move_the_deadline(ctx)
     ctx.require_limits(ctx.limit("retry_window_s") >= idle + 2,
@@ -248,7 +248,7 @@ def retry_after_expiry(ctx: CaseContext) -> None:
     first = ctx.call("session.snapshot", s.params(), request_id="late-retry")
     expect_success(first, "session.snapshot", "RTY-2")
     # The snapshot was the last activity: wait until past the deadline it set (idle, or absolute if earlier).
-    time.sleep(max(0.0, s.deadline - parse_rfc3339(first.reply["timestamp"]).timestamp()) + MARGIN_S)
+    time.sleep(max(0.0, s.formula_deadline - parse_rfc3339(first.reply["timestamp"]).timestamp()) + MARGIN_S)
     again = ctx.call("session.snapshot", s.params(), request_id="late-retry")
     expect_retry_reply(ctx, first, again, "ERR-1", "a retry after expiry (the cache is step P6c, expiry P6e)")
 

@@ -88,8 +88,6 @@ class TerminalReport:
                     limit = 4000 if self.verbose else 200
                     self.out.line(f"expected: {show(p.expected, limit)}", indent=4)
                     self.out.line(f"actual:   {show(p.actual, limit)}", indent=4)
-            for v in r.violations[:5]:
-                self.out.line(f"violation {v.get('path')}: {v.get('message')}", indent=2)
             if r.outcome is Outcome.ERROR:
                 self.out.line(f"reason: {r.reason}", indent=2)
                 if self.verbose and r.detail:
@@ -158,6 +156,8 @@ class TerminalReport:
             text += f" (NON-STRICT: SHOULD broken: {', '.join(verdict.failed_should)}; --strict fails on them)"
         self.out.line((text, _VERDICT_STYLE[verdict.verdict.value]))
         if verdict.unchecked_must:
+            if verdict.verdict.value != "INCOMPLETE":
+                self.out.line(f"{len(verdict.unchecked_must)} MUST requirement(s) not checked:")
             for req_id in verdict.unchecked_must:
                 why = "; ".join(matrix[req_id].why_not_checked)
                 self.out.line(f"{req_id}: {_short(why, 300)}", indent=2)

@@ -126,8 +126,38 @@ def test_a_case_citing_an_undeclared_requirement_fails_to_load() -> None:
     assert cited_in_code(cites_snp_4) == {"SNP-4"}
 
 
+def _cited_through_helpers(run: object, case_functions: set[object]) -> set[str]:
+    """What a case cites in its own code and in the case-module helpers it calls (transitively); other
+    cases' functions are not helpers (a name like `capabilities` may be an attribute, not a call)."""
+    import types
+
+    found: set[str] = set()
+    seen: set[int] = set()
+    pending = [run]
+    while pending:
+        function = pending.pop()
+        code = getattr(function, "__code__", None)
+        if code is None or id(code) in seen:
+            continue
+        seen.add(id(code))
+        found |= cited_in_code(function)
+        module_globals = getattr(function, "__globals__", {})
+        codes = [code]
+        while codes:
+            current = codes.pop()
+            codes += [c for c in current.co_consts if isinstance(c, types.CodeType)]
+            for name in current.co_names:
+                helper = module_globals.get(name)
+                if isinstance(helper, types.FunctionType) and helper not in case_functions and \
+                        helper.__module__.startswith("stui_protocol_kit.conformance.cases"):
+                    pending.append(helper)
+    return found
+
+
 def test_every_registered_case_cites_only_what_it_declares() -> None:
     from stui_protocol_kit.conformance.case import AUTOMATIC_REQUIREMENTS, load_cases
 
-    for item in load_cases():
-        assert cited_in_code(item.run) <= set(item.requirements) | AUTOMATIC_REQUIREMENTS, item.id
+    runs = {item.run for item in load_cases()}
+    undeclared = {item.id: sorted(_cited_through_helpers(item.run, runs) - set(item.requirements)
+                                  - AUTOMATIC_REQUIREMENTS) for item in load_cases()}
+    assert {k: v for k, v in undeclared.items() if v} == {}

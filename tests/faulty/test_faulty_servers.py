@@ -58,6 +58,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
     "close-not-final": (["close"], ["close.success", "close.twice", "close.closed-at-stable"]),
     "never-expires": (["expiry"], [
         *AFTER_EXPIRY, "expiry.activity-extends", "expiry.errors-do-not-extend", "expiry.absolute-timeout",
+        "expiry.not-before-deadline",
         "expiry.tombstone-then-purge", "expiry.closed-beats-expired", "expiry.wrong-token-on-expired",
         *[f"expiry.{c}-is-activity" for c in ("resume", "snapshot", "evaluate", "inspect")],
         "expiry.p7-errors-do-not-extend", "expiry.tombstone-retention-from-end"]),

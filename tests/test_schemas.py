@@ -188,7 +188,8 @@ def test_hypothesis_generates_valid_messages_from_bundle(name: str) -> None:
         if envelope_only:
             return  # any command name: UnknownCommand is the right verdict, not a schema failure
         _, violations = validator().check(message, direction)
-        # Generated replies may hold null in open members: schema-valid, but CMP-3 (beyond the schemas).
-        assert [v for v in violations if v.requirement != "CMP-3"] == []
+        # Generated replies may hold null or a non-integer number in open members: schema-valid, but CMP-3 /
+        # CMP-5 (rules beyond what the schemas can express).
+        assert [v for v in violations if v.requirement not in ("CMP-3", "CMP-5")] == []
 
     generated_message_validates()

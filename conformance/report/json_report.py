@@ -18,7 +18,7 @@ from typing import Any
 from stui_protocol_kit.conformance.case import CaseResult, Outcome
 from stui_protocol_kit.conformance.runner import RunReport
 from stui_protocol_kit.protocol.requirements import spec_edition
-from stui_protocol_kit.protocol.schemas import PROTOCOL_VERSION
+from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION
 
 SCHEMA_VERSION = 2
 

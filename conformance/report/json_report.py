@@ -17,8 +17,8 @@ from typing import Any
 
 from stui_protocol_kit.conformance.case import CaseResult, Outcome
 from stui_protocol_kit.conformance.runner import RunReport
-from stui_protocol_kit.protocol.requirements import spec_edition
 from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION
+from stui_protocol_kit.protocol.requirements import spec_edition
 
 SCHEMA_VERSION = 2
 

@@ -129,6 +129,34 @@ def _free_form_paths(schema: dict[str, Any]) -> frozenset[tuple[str, ...]]:
     return frozenset(found)
 
 
+def _number_paths(schema: dict[str, Any]) -> frozenset[tuple[str, ...]]:
+    """Member paths (array items as "[]") the schema itself types as `number`: a non-integer number there
+    is the schema's business (no v1 schema does that, but a schema under review by `diff` may), not a
+    stray one for CMP-5."""
+    defs = schema.get("$defs", {})
+    found: set[tuple[str, ...]] = set()
+
+    def walk(node: Any, path: tuple[str, ...], depth: int) -> None:
+        while isinstance(node, dict) and "$ref" in node and depth < 50:
+            node = defs.get(node["$ref"].rsplit("/", 1)[-1], {})
+            depth += 1
+        if not isinstance(node, dict) or depth > 50:
+            return
+        types = node.get("type")
+        if types == "number" or (isinstance(types, list) and "number" in types):
+            found.add(path)
+        for name, sub in (node.get("properties") or {}).items():
+            walk(sub, (*path, name), depth + 1)
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], (*path, "[]"), depth + 1)
+        for key in ("oneOf", "anyOf", "allOf"):
+            for sub in node.get(key, []):
+                walk(sub, path, depth + 1)
+
+    walk(schema, (), 0)
+    return frozenset(found)
+
+
 def _float_outside(value: Any, free: frozenset[tuple[str, ...]], path: tuple[str, ...] = ()) -> bool:
     if path in free:
         return False
@@ -157,8 +185,9 @@ def _stray_values(reply: dict[str, Any], kind: _Kind) -> list[Violation]:
                 found.append(Violation(_json_path(path), "null is not allowed in a reply: leave an optional member out",
                                        "null", "CMP-3"))
         elif isinstance(node, float):
-            found.append(Violation(_json_path(path), f"{node!r} is not an integer: write integers without fraction "
-                                   "or exponent", "float", "CMP-5"))
+            if path not in kind.number_paths:
+                found.append(Violation(_json_path(path), f"{node!r} is not an integer: write integers without "
+                                       "fraction or exponent", "float", "CMP-5"))
         elif isinstance(node, dict):
             for key, value in node.items():
                 walk(value, (*path, key))
@@ -289,6 +318,7 @@ class _Kind:
         self.schema = schema
         self.fast = jsonschema_rs.validator_for(schema, validate_formats=False)
         self.free_form = _free_form_paths(schema)
+        self.number_paths = _number_paths(schema)
         self._rich: Any = None
 
     def violations(self, message: Any) -> list[Violation]:

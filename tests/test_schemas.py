@@ -180,7 +180,7 @@ def test_hypothesis_generates_valid_messages_from_bundle(name: str) -> None:
     envelope_only = name == "request.envelope.json"
 
     @settings(max_examples=10, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+              suppress_health_check=[HealthCheck.too_slow])
     @given(from_schema(schema))
     def generated_message_validates(message: Any) -> None:
         # hypothesis-jsonschema may generate invalid data for some keywords (see the issue): re-validate.

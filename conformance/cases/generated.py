@@ -33,6 +33,9 @@ _LIVE_SESSION_ERRORS = {"RevisionConflict", "EvaluationError", "ObjectNotFound",
 
 
 def _settings(ctx: CaseContext, examples: int) -> settings:
+    # Health checks judge a strategy's quality and the speed of the code under test; in a conformance run
+    # the code under test is somebody's server over a network, so a slow target must never become a suite
+    # ERROR. The kit's own tests run the strategies with the health checks on (tests/stateful/).
     return settings(
         max_examples=max(1, examples), deadline=None, database=None, verbosity=Verbosity.quiet,
         suppress_health_check=list(HealthCheck), report_multiple_bugs=False,

@@ -276,7 +276,7 @@ def check_errors(root: LintRoot) -> list[Finding]:
 
 def check_vectors(root: LintRoot) -> list[Finding]:
     # The same check `validate --vectors` runs, imported rather than restated.
-    from stui_protocol_kit.conformance.verbs.validate_verb import vector_mismatches
+    from stui_protocol_kit.conformance.vectors import vector_mismatches
     from stui_protocol_kit.protocol.validation import MessageValidator
 
     registry, found = root.registry_or_finding("vectors")
@@ -296,7 +296,7 @@ def check_vectors(root: LintRoot) -> list[Finding]:
         except (OSError, ValueError) as exc:
             found.append(Finding("vectors", root.rel(path), f"not a JSON vector file: {exc}"))
             continue
-        for mismatch in vector_mismatches(doc, checker):
+        for mismatch in vector_mismatches(doc, checker):  # checks the vector format first
             found.append(Finding("vectors", root.rel(path), mismatch))
     return found
 

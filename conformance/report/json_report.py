@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from stui_protocol_kit.conformance.case import CaseResult, Outcome
+from stui_protocol_kit.conformance.formats import RUN_REPORT_VERSION
 from stui_protocol_kit.conformance.runner import RunReport
 from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION
 from stui_protocol_kit.protocol.requirements import spec_edition
-
-SCHEMA_VERSION = 2
 
 
 def kit_version() -> str:
@@ -67,7 +66,7 @@ def build(report: RunReport) -> dict[str, Any]:
     verdict = report.run_verdict()
     cfg = report.config
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": RUN_REPORT_VERSION,
         "kit": {"name": "stui-protocol-kit", "version": kit_version()},
         "spec": {"edition": spec_edition(), "protocol_version": PROTOCOL_VERSION},
         "target": report.target,

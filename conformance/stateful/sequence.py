@@ -24,6 +24,7 @@ from typing import Any
 
 from stui_protocol_kit.conformance.case import CaseFailed
 from stui_protocol_kit.conformance.context import CaseContext, CheckedClient
+from stui_protocol_kit.conformance.formats import FormatError, check
 from stui_protocol_kit.conformance.stateful.model import ProtocolModel
 from stui_protocol_kit.protocol.problems import Problem
 
@@ -48,15 +49,15 @@ class Step:
         return {"client": self.client, "request": self.request}
 
     @staticmethod
-    def from_json(line: dict[str, Any]) -> Step:
-        if not isinstance(line, dict):
-            raise ValueError("a step is a JSON object")
-        if line.get("restart") is True:
+    def from_json(line: Any) -> Step:
+        """A step from one parsed line, checked against conformance/formats/sequence-step.schema.json."""
+        try:
+            check("sequence-step", line)
+        except FormatError as exc:
+            raise ValueError(f'a step is {{"client": N, "request": {{...}}}} or {{"restart": true}} ({exc})') from None
+        if "restart" in line:
             return Step(restart=True)
-        client = line.get("client", 0)
-        if not isinstance(client, int) or isinstance(client, bool) or client < 0 or "request" not in line:
-            raise ValueError('a step is {"client": N, "request": {...}} or {"restart": true}')
-        return Step(client=client, request=line["request"])
+        return Step(client=line["client"], request=line["request"])
 
 
 def to_jsonl(steps: Iterable[Step]) -> str:

@@ -21,15 +21,15 @@ validator), and wording of colour/plain output from `stui_protocol_kit.conforman
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stui_protocol_kit.conformance.formats import FormatError
 from stui_protocol_kit.conformance.output import Output
+from stui_protocol_kit.conformance.vectors import read_vector, vector_files, vector_mismatches
 from stui_protocol_kit.protocol.codec import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_MAX_NESTING_DEPTH,
@@ -69,7 +69,6 @@ exit status:
 """
 
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
-VECTOR_KINDS = ("request", "response", "frame")
 
 
 class UsageError(Exception):
@@ -196,69 +195,6 @@ def check_body(
     return MessageReport(file, line, found, command, verdict.error_code, verdict.reason, problems)
 
 
-def vector_mismatches(doc: Any, checker: MessageValidator | None = None) -> list[str]:
-    """Where the kit's outcome differs from a spec/examples vector's expectation (empty: as expected).
-
-    Vector format: spec/examples/README.md."""
-    checker = checker or validator()
-    if not isinstance(doc, dict):
-        return ["a vector is a JSON object"]
-    problems = [f"missing member {key!r}" for key in ("description", "kind", "verdict", "expect") if key not in doc]
-    kind, verdict, expect = doc.get("kind"), doc.get("verdict"), doc.get("expect")
-    if kind not in VECTOR_KINDS:
-        problems.append(f"kind must be one of {', '.join(VECTOR_KINDS)}")
-    if verdict not in ("valid", "invalid"):
-        problems.append("verdict must be 'valid' or 'invalid'")
-    if not isinstance(expect, dict):
-        problems.append("expect must be an object")
-    if problems:
-        return problems
-    assert isinstance(expect, dict)
-
-    def compare(what: str, expected: Any, got: Any) -> None:
-        if expected != got:
-            problems.append(f"{what}: expected {expected!r}, got {got!r}")
-
-    if kind == "frame":
-        limits = doc.get("limits") or {}
-        try:
-            body = base64.b64decode(doc.get("body_base64", ""), validate=True)
-        except (binascii.Error, ValueError):
-            return ["body_base64 is not base64"]
-        try:
-            decode_body(body, max_bytes=limits.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES),
-                        max_depth=limits.get("max_nesting_depth", DEFAULT_MAX_NESTING_DEPTH))
-            outcome: tuple[str, str | None, str | None] = ("valid", None, None)
-        except FrameError as exc:
-            outcome = ("invalid", exc.code, exc.reason)
-        compare("verdict", verdict, outcome[0])
-        if verdict == "invalid":
-            compare("error_code", expect.get("error_code"), outcome[1])
-            compare("reason", expect.get("reason"), outcome[2])
-        return problems
-    if "message" not in doc:
-        return ["missing member 'message'"]
-    message = doc["message"]
-    if kind == "response":
-        violations = checker.check_response(message)
-        compare("verdict", verdict, "invalid" if violations else "valid")
-        if verdict == "invalid" and "paths" in expect:
-            compare("paths", sorted(set(expect["paths"])), sorted({v.path for v in violations}))
-        return problems
-    result = checker.check_request(message)
-    compare("verdict", verdict, "valid" if result.ok else "invalid")
-    if verdict == "invalid":
-        compare("error_code", expect.get("error_code"), result.error_code)
-        if "reason" in expect:
-            compare("reason", expect["reason"], result.reason)
-        if "paths" in expect:
-            _, violations = checker.check(message, "request")
-            compare("paths", sorted(set(expect["paths"])), sorted({v.path for v in violations}))
-        if "echo" in expect:
-            compare("echo", expect["echo"], {"id": result.id, "command": result.command})
-    return problems
-
-
 # -- the verb ---------------------------------------------------------------------------------------
 
 
@@ -335,30 +271,20 @@ def _print_report(out: Output, report: MessageReport) -> None:
         out.line((v.path, "heading"), f": {v.message} ", (f"[{v.rule}]", "dim"), requirement, indent=2)
 
 
-def _vector_files(names: list[str]) -> list[Path]:
-    files: list[Path] = []
-    for name in names:
-        path = Path(name)
-        if path.is_dir():
-            files.extend(sorted(path.rglob("*.json")))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise UsageError(f"{name}: no such file or directory")
-    return files
-
-
 def _run_vectors(args: argparse.Namespace, out: Output) -> int:
     checker = validator()
     failed = 0
-    files = _vector_files(args.files)
+    try:
+        files = vector_files(args.files)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
     for path in files:
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = read_vector(path)
         except OSError as exc:
             raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        except ValueError as exc:  # UnicodeDecodeError included
-            doc, mismatches = None, [f"not a JSON vector file: {exc}"]
+        except FormatError as exc:
+            doc, mismatches = None, [str(exc)]
         else:
             mismatches = vector_mismatches(doc, checker)
         failed += bool(mismatches)

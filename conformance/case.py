@@ -37,6 +37,7 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Literal
 
 from stui_protocol_kit.protocol import reply_checks
+from stui_protocol_kit.protocol.facts import Capability
 from stui_protocol_kit.protocol.problems import Problem, show
 from stui_protocol_kit.protocol.requirements import success_requirement
 from stui_protocol_kit.protocol.schemas import registry
@@ -56,7 +57,7 @@ GROUPS: tuple[str, ...] = (
 
 # Needs a case may declare. Capability names (as announced by hello) make the case UNSUPPORTED when
 # the target does not announce them; the others make it SKIPPED when the run cannot provide them.
-CAPABILITY_NEEDS = frozenset({"evaluate", "inspect", "retry.durable"})
+CAPABILITY_NEEDS = frozenset(Capability)
 NEED_RESTART = "restart"  # the run must be able to restart the target (embedded, or --restart-command)
 NEED_EXPIRY = "expiry"  # the target's idle/absolute timeouts must fit the run's expiry budget
 NEED_EXCLUSIVE = "exclusive"  # must not overlap any other case (e.g. it restarts the target)

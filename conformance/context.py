@@ -34,6 +34,7 @@ from stui_protocol_kit.conformance.case import Case, CaseFailed, CaseSkipped, Su
 from stui_protocol_kit.conformance.config import DEFAULT_EXAMPLES, DEFAULT_TIMEOUT_S, RunConfig, SocketKind
 from stui_protocol_kit.protocol.client import Exchange, ProtocolClient, Transcript
 from stui_protocol_kit.protocol.codec import parse_rfc3339
+from stui_protocol_kit.protocol.facts import ErrorCode
 from stui_protocol_kit.protocol.reply_checks import check_reply
 from stui_protocol_kit.protocol.requirements import Requirement, requirements
 from stui_protocol_kit.protocol.schemas import SchemaRegistry, registry
@@ -300,7 +301,7 @@ class CaseContext:
             return session
         exchange = (client or self.default).call("session.validate", session.params())
         if exchange.reply.get("status") == "error" and (
-                exchange.reply["error"].get("code") == "SessionClosed" or exchange.notes.get(EXPIRED_NOTE)):
+                exchange.reply["error"].get("code") == ErrorCode.SessionClosed or exchange.notes.get(EXPIRED_NOTE)):
             return self.new_session(client)
         expect_success(exchange, "session.validate")
         return session
@@ -371,9 +372,9 @@ class CaseContext:
             return
         code = (reply.get("error") or {}).get("code")
         stamp = _stamp(reply.get("timestamp"))
-        if code in ("SessionExpired", "SessionNotFound") and stamp is not None:
+        if code in (ErrorCode.SessionExpired, ErrorCode.SessionNotFound) and stamp is not None:
             deadline = handle.deadline
-            if code == "SessionNotFound":
+            if code == ErrorCode.SessionNotFound:
                 deadline += self.limit("tombstone_retention_s")
             if stamp >= deadline - DEADLINE_TOLERANCE_S:
                 exchange.notes[EXPIRED_NOTE] = (

@@ -24,6 +24,7 @@ from stui_protocol_kit.conformance.case import CaseFailed, CaseSkipped
 from stui_protocol_kit.conformance.context import EXPIRED_NOTE
 from stui_protocol_kit.protocol.client import Exchange
 from stui_protocol_kit.protocol.codec import parse_rfc3339
+from stui_protocol_kit.protocol.facts import ErrorCode
 from stui_protocol_kit.protocol.problems import Problem, show
 from stui_protocol_kit.protocol.reply_checks import SUCCESS_SCHEMA, check_reply_alone
 from stui_protocol_kit.protocol.requirements import success_requirement
@@ -88,7 +89,7 @@ def expect_error_in(exchange: Exchange, codes: Iterable[str], requirement: str, 
         raise CaseFailed(f"error {wanted}", _summary(reply), requirement, path="$.status")
     error = reply["error"]
     if error.get("code") not in codes:
-        if "SessionExpired" not in codes and "SessionNotFound" not in codes:
+        if ErrorCode.SessionExpired not in codes and ErrorCode.SessionNotFound not in codes:
             _excused(exchange)
         raise CaseFailed(f"error {wanted}", _summary(reply), requirement, path="$.error.code",
                          message=f"expected error {wanted}, got {_summary(reply)}{_error_message(reply)}")

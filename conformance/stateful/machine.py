@@ -25,9 +25,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from stui_protocol_kit.conformance.context import CaseContext
 from stui_protocol_kit.conformance.stateful.differential import Recorder
 from stui_protocol_kit.conformance.stateful.sequence import SequenceExecutor, SequenceFailure, Step
+from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION, SESSION_SCOPED_COMMANDS
 
 CLIENTS = 3  # simulated clients (connections) per example
-SESSION_SCOPED = ("session.resume", "session.validate", "session.snapshot", "session.close", "evaluate", "inspect")
+SESSION_SCOPED = tuple(sorted(SESSION_SCOPED_COMMANDS))
 VARIABLES = ("a", "b", "total", "name")
 
 
@@ -112,7 +113,8 @@ def make_machine(ctx: CaseContext, budget: Budget, box: FailureBox,
         def send(self, client: int, command: str, parameters: dict[str, Any], request_id: str | None = None) -> None:
             self.counter += 1
             rid = request_id if request_id is not None else _default_id(self.counter)
-            self.step(Step(client, {"id": rid, "version": "1.0", "command": command, "parameters": parameters}))
+            message = {"id": rid, "version": PROTOCOL_VERSION, "command": command, "parameters": parameters}
+            self.step(Step(client, message))
 
         def step(self, step: Step) -> None:
             try:

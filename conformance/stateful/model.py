@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from stui_protocol_kit.protocol.facts import DURABLE_RETRY_COMMANDS, Capability
+from stui_protocol_kit.protocol.facts import DURABLE_RETRY_COMMANDS, Capability, ErrorCode
 from stui_protocol_kit.protocol.lifecycle import Event, SessionLifecycle, State, Timeouts
 from stui_protocol_kit.protocol.problems import Problem, show
 from stui_protocol_kit.protocol.validation import MessageValidator, validator
@@ -43,7 +43,7 @@ SMALL_INTEGER_MAX = 2**60 - 1
 
 
 # Errors of steps P2-P5, which a request the schemas accept never gets.
-_PRE_DISPATCH_ERRORS = frozenset({"InvalidRequest", "UnknownCommand", "UnsupportedVersion"})
+_PRE_DISPATCH_ERRORS = frozenset({"InvalidRequest", ErrorCode.UnknownCommand, ErrorCode.UnsupportedVersion})
 
 
 class _Unknown:
@@ -343,7 +343,7 @@ class ProtocolModel:
         out = Observation()
         verdict = self.validator.check_request(request)
         if not verdict.ok:
-            self._expect_code(out, reply, {verdict.error_code or "InvalidRequest"}, "ERR-1")
+            self._expect_code(out, reply, {verdict.error_code or ErrorCode.InvalidRequest}, "ERR-1")
             return out
         command = request["command"]
         params = request["parameters"]
@@ -369,7 +369,7 @@ class ProtocolModel:
         return None
 
     def _is_id_reused(self, reply: Json) -> bool:
-        if self._code(reply) != "InvalidRequest":
+        if self._code(reply) != ErrorCode.InvalidRequest:
             return False
         details = reply["error"].get("details")
         return isinstance(details, dict) and details.get("reason") == "id_reused"
@@ -438,7 +438,7 @@ class ProtocolModel:
         if certain < limit:
             allowed.add(None)
         if possible >= limit:
-            allowed.add("LimitExceeded")
+            allowed.add(ErrorCode.LimitExceeded)
         if not self._expect_code(out, reply, allowed, "LIM-4") or self._code(reply) is not None:
             return
         result = self._result(reply)
@@ -464,7 +464,7 @@ class ProtocolModel:
             return
         may_purge, must_purge = self._purge(s, now)
         code = self._code(reply)
-        if must_purge or (may_purge and code == "SessionNotFound"):
+        if must_purge or (may_purge and code == ErrorCode.SessionNotFound):
             if self._expect_code(out, reply, {"SessionNotFound"}, "EXP-5"):
                 self._forget(s, now)
             return
@@ -482,7 +482,8 @@ class ProtocolModel:
                 if reply == entry.reply:
                     return
                 # Whether a lifecycle error reply is cached is not observable otherwise: accept a fresh one.
-                if self._code(entry.reply) in ("SessionClosed", "SessionExpired") and code == self._code(entry.reply):
+                lifecycle_errors = (ErrorCode.SessionClosed, ErrorCode.SessionExpired)
+                if self._code(entry.reply) in lifecycle_errors and code == self._code(entry.reply):
                     return
                 if not fresh_allowed:
                     got = self._code(reply) or "a different success"
@@ -497,7 +498,7 @@ class ProtocolModel:
         # Lifecycle.
         if s.state is State.ACTIVE:
             may_expire, must_expire = self._expiry(s, now)
-            if must_expire or (may_expire and code == "SessionExpired"):
+            if must_expire or (may_expire and code == ErrorCode.SessionExpired):
                 s.lifecycle.expire(now)
         state_error = s.lifecycle.answer()
         if state_error is not None:
@@ -620,7 +621,7 @@ class ProtocolModel:
             self._expect_code(out, reply, {"EvaluationError"}, "CON-4" if elsewhere else "EVL-1")
             return None
         except OutsideSubset:
-            if self._expect_code(out, reply, {None, "EvaluationError"}, "EVL-7") and self._code(reply) is None:
+            if self._expect_code(out, reply, {None, ErrorCode.EvaluationError}, "EVL-7") and self._code(reply) is None:
                 for name in assigned_names(code):
                     s.variables[name] = UNKNOWN
             return None
@@ -641,7 +642,7 @@ class ProtocolModel:
         if "object_id" in params:
             entry = s.objects.get(params["object_id"])
             if entry is None:
-                allowed: set[str | None] = {"ObjectNotFound"} if s.objects_certain else {None, "ObjectNotFound"}
+                allowed: set[str | None] = {"ObjectNotFound"} if s.objects_certain else {None, ErrorCode.ObjectNotFound}
                 self._expect_code(out, reply, allowed, "INS-4")
                 return
             if self._expect_code(out, reply, {None}, "INS-3"):

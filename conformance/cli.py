@@ -16,10 +16,17 @@ import os
 import sys
 from types import ModuleType
 
-from stui_protocol_kit.conformance.verbs import diff_verb, lint_verb, replay_verb, run_verb, validate_verb
+from stui_protocol_kit.conformance.verbs import (
+    diff_verb,
+    lint_verb,
+    replay_verb,
+    report_verb,
+    run_verb,
+    validate_verb,
+)
 
-# The verbs, in the order `--help` lists them. `run` and `replay` are added here the same way.
-VERBS: list[ModuleType] = [validate_verb, run_verb, replay_verb, diff_verb, lint_verb]
+# The verbs, in the order `--help` lists them.
+VERBS: list[ModuleType] = [validate_verb, run_verb, report_verb, replay_verb, diff_verb, lint_verb]
 
 EPILOG = """\
 exit status (every verb): 0 success, 1 something checked is not conformant, 2 usage error.

@@ -30,6 +30,7 @@ from typing import Any
 
 import zmq
 
+from stui_protocol_kit.conformance.baseline import Baseline
 from stui_protocol_kit.conformance.case import (
     AUTOMATIC_REQUIREMENTS,
     CAPABILITY_NEEDS,
@@ -74,6 +75,10 @@ class RunReport:
     duration_s: float
     partial: bool = False  # the run was interrupted: the results are those of the cases that finished
     index: dict[str, Requirement] = field(default_factory=requirements)
+    # Expected non-passes (`--baseline`): they change the run's verdict only (conformance/verdicts.py).
+    baseline: Baseline | None = None
+    # Every case ID the kit knows, so a baseline entry naming no case is found stale.
+    known_cases: frozenset[str] = frozenset()
 
     def matrix(self) -> dict[str, RequirementRow]:
         return requirement_matrix(self.results, self.index)
@@ -83,7 +88,7 @@ class RunReport:
         return {req_id: row.as_dict() for req_id, row in self.matrix().items()}
 
     def run_verdict(self) -> RunVerdict:
-        return run_verdict(self.results, self.matrix(), self.config.strict)
+        return run_verdict(self.results, self.matrix(), self.config.strict, self.baseline, self.known_cases)
 
     @property
     def passed(self) -> bool:
@@ -210,7 +215,8 @@ class Runner:
         finally:
             targets.stop()
             zmq_context.term()
-        return RunReport(results, hello, endpoint, self.config, started_at, time.monotonic() - started)
+        return RunReport(results, hello, endpoint, self.config, started_at, time.monotonic() - started,
+                         known_cases=frozenset(c.id for c in self.registry))
 
     # -- scheduling ----------------------------------------------------------------------------------
 

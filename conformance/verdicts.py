@@ -14,6 +14,18 @@ The run's verdict, in this order:
   checked (a restart command or a larger expiry budget was missing, ...); the report lists them;
 - PASS (exit 0): every MUST requirement of the selected cases was checked and held.
 
+With a baseline (conformance/baseline.py: expected non-passes, each with a reason), in the same order:
+- a listed case that FAILED, TIMED OUT or is NON-STRICT is *baselined*: its outcome and the requirement
+  verdicts stay as they are in every report, but it does not fail the run; a requirement left not
+  checked only because a baselined case stopped before reaching it does not make the run INCOMPLETE;
+- a listed case that PASSED, or a listed ID the kit does not know, is *stale*: the run FAILs (exit 1)
+  with a message saying which entry to remove - a baseline can never hide a fix or a renamed case;
+- a listed case that was SKIPPED, UNSUPPORTED or an ERROR is *unconfirmed* (the run could not tell
+  whether it still fails; ERROR stays the suite's trouble and is never forgiven), and a listed case
+  the run did not select is *not run*: neither changes the verdict.
+So PASS with a baseline means "no failure beyond the listed ones, and none of them fixed": the
+reports say so (`baselined: reason` beside the outcome) and still list every broken requirement.
+
 This module must never run a case or print: it only counts.
 """
 
@@ -24,6 +36,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from stui_protocol_kit.conformance.baseline import Baseline
 from stui_protocol_kit.conformance.case import CaseResult, Outcome
 from stui_protocol_kit.protocol.requirements import Requirement
 
@@ -119,29 +132,104 @@ def requirement_matrix(results: Iterable[CaseResult], index: Mapping[str, Requir
     return rows
 
 
+class EntryStatus(StrEnum):
+    """What became of one baseline entry in a run."""
+
+    BASELINED = "baselined"  # listed and still not passing (FAILED, TIMEOUT, NON-STRICT): forgiven
+    STALE = "stale"  # listed but it passed, or no such case: fails the run
+    UNCONFIRMED = "unconfirmed"  # SKIPPED, UNSUPPORTED or ERROR: the run cannot tell
+    NOT_RUN = "not-run"  # a known case this run did not select
+
+
+_FORGIVABLE = (Outcome.FAILED, Outcome.TIMEOUT, Outcome.NON_STRICT)
+
+
+@dataclass(frozen=True)
+class BaselineEntryVerdict:
+    case: str
+    reason: str
+    status: EntryStatus
+    why: str  # one sentence for the reports: what the run saw, and what to do about a stale entry
+
+    def as_dict(self) -> dict[str, str]:
+        return {"case": self.case, "reason": self.reason, "status": self.status.value, "why": self.why}
+
+
+def judge_baseline(results: Iterable[CaseResult], baseline: Baseline,
+                   known_cases: Iterable[str] | None = None) -> tuple[BaselineEntryVerdict, ...]:
+    """Each entry of `baseline` against the results. `known_cases` are the case IDs the kit knows (a
+    listed ID outside them is stale); without it, only the IDs among the results are known."""
+    by_id = {r.case.id: r for r in results}
+    known = set(by_id) | set(known_cases or ())
+    source = f" from {baseline.source}" if baseline.source else ""
+    judged = []
+    for entry in baseline.entries:
+        result = by_id.get(entry.case)
+        if result is None and entry.case not in known:
+            status, why = EntryStatus.STALE, (f"stale: no case {entry.case} in this kit (renamed or removed?):"
+                                              f" remove the entry{source}")
+        elif result is None:
+            status, why = EntryStatus.NOT_RUN, "not run: the case was not selected"
+        elif result.outcome is Outcome.PASSED:
+            status, why = EntryStatus.STALE, f"stale: {entry.case} now passes: remove the entry{source}"
+        elif result.outcome in _FORGIVABLE:
+            status, why = EntryStatus.BASELINED, f"{result.outcome.value}, as the baseline expects"
+        else:
+            status, why = EntryStatus.UNCONFIRMED, (f"unconfirmed: the case is {result.outcome.value} in this run,"
+                                                    " so whether it still fails is unknown")
+        judged.append(BaselineEntryVerdict(entry.case, entry.reason, status, why))
+    return tuple(judged)
+
+
 @dataclass(frozen=True)
 class RunVerdict:
     verdict: Verdict
     unchecked_must: tuple[str, ...]  # MUST requirements the selected cases cite but nothing checked
-    failed_must: tuple[str, ...]
+    failed_must: tuple[str, ...]  # every MUST requirement broken, baselined ones included
     failed_should: tuple[str, ...]
+    baseline: tuple[BaselineEntryVerdict, ...] = ()  # empty without a baseline
+    # Requirements broken only by baselined cases, and MUSTs not checked only because a baselined case
+    # stopped before them: listed above too, but they do not decide the verdict.
+    baselined_requirements: tuple[str, ...] = ()
+    baselined_unchecked: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
         return EXIT_CODES[self.verdict]
 
+    @property
+    def baselined(self) -> dict[str, str]:
+        """Case ID -> reason, for the cases whose failure the baseline forgave."""
+        return {e.case: e.reason for e in self.baseline if e.status is EntryStatus.BASELINED}
 
-def run_verdict(results: Iterable[CaseResult], rows: Mapping[str, RequirementRow], strict: bool = False) -> RunVerdict:
+    @property
+    def stale(self) -> tuple[BaselineEntryVerdict, ...]:
+        return tuple(e for e in self.baseline if e.status is EntryStatus.STALE)
+
+
+def run_verdict(results: Iterable[CaseResult], rows: Mapping[str, RequirementRow], strict: bool = False,
+                baseline: Baseline | None = None, known_cases: Iterable[str] | None = None) -> RunVerdict:
     results = list(results)
+    judged = judge_baseline(results, baseline, known_cases) if baseline is not None else ()
+    forgiven = {e.case for e in judged if e.status is EntryStatus.BASELINED}
     failed_must = tuple(r.id for r in rows.values() if r.verdict is RequirementVerdict.FAILED and r.level == "MUST")
     failed_should = tuple(r.id for r in rows.values() if r.verdict is RequirementVerdict.FAILED and r.level != "MUST")
     unchecked = tuple(r.id for r in rows.values() if r.verdict is RequirementVerdict.NOT_CHECKED and r.level == "MUST")
-    if any(r.blocking(strict) for r in results):
+    baselined_requirements = tuple(
+        r.id for r in rows.values() if r.verdict is RequirementVerdict.FAILED
+        and all(case_id in forgiven for case_id, cell in r.cases.items() if cell == Cell.FAILED.value))
+    baselined_unchecked = tuple(
+        req_id for req_id in unchecked
+        if forgiven and all(case_id in forgiven and cell == Cell.NOT_REACHED.value
+                            for case_id, cell in rows[req_id].cases.items() if cell != Cell.UNSUPPORTED.value))
+    if any(r.blocking(strict) and r.case.id not in forgiven for r in results) or \
+            any(e.status is EntryStatus.STALE for e in judged):
         verdict = Verdict.FAIL
     elif any(r.outcome is Outcome.ERROR for r in results):
         verdict = Verdict.ERROR
-    elif unchecked:
+    elif set(unchecked) - set(baselined_unchecked):
         verdict = Verdict.INCOMPLETE
     else:
         verdict = Verdict.PASS
-    return RunVerdict(verdict, unchecked, failed_must, failed_should)
+    return RunVerdict(verdict, unchecked, failed_must, failed_should, judged, baselined_requirements,
+                      baselined_unchecked)

@@ -18,6 +18,7 @@ from typing import Any
 from stui_protocol_kit.conformance.case import CaseResult, Outcome
 from stui_protocol_kit.conformance.formats import RUN_REPORT_VERSION
 from stui_protocol_kit.conformance.runner import RunReport
+from stui_protocol_kit.conformance.verdicts import RunVerdict
 from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION
 from stui_protocol_kit.protocol.requirements import spec_edition
 
@@ -37,7 +38,8 @@ def replay_command(report: RunReport) -> str:
     return f"stui-conformance replay SEQUENCE.jsonl{target}{restart}"
 
 
-def case_record(result: CaseResult, report: RunReport | None = None, transcripts: str = "failed") -> dict[str, Any]:
+def case_record(result: CaseResult, report: RunReport | None = None, transcripts: str = "failed",
+                baselined: str | None = None) -> dict[str, Any]:
     record: dict[str, Any] = {
         "id": result.case.id, "title": result.case.title, "group": result.case.group, "level": result.case.level,
         "requirements": list(result.case.requirements), "tags": sorted(result.case.tags),
@@ -47,6 +49,8 @@ def case_record(result: CaseResult, report: RunReport | None = None, transcripts
     }
     if result.reason:
         record["reason"] = result.reason
+    if baselined is not None:
+        record["baselined"] = baselined
     if result.notes:
         record["notes"] = result.notes
     if result.violations:
@@ -62,8 +66,29 @@ def case_record(result: CaseResult, report: RunReport | None = None, transcripts
     return record
 
 
+def verdict_fields(verdict: RunVerdict, baseline_source: str | None) -> dict[str, Any]:
+    """The members of a report that follow from the run's verdict (one place, so a report re-judged
+    against a baseline by `stui-conformance report` gets exactly what `run` would write)."""
+    fields: dict[str, Any] = {
+        "verdict": verdict.verdict.value,
+        "exit_code": verdict.exit_code,
+        "unchecked_must": list(verdict.unchecked_must),
+        "failed_must": list(verdict.failed_must),
+        "failed_should": list(verdict.failed_should),
+    }
+    if baseline_source is not None:
+        fields["baseline"] = {
+            "source": baseline_source,
+            "entries": [e.as_dict() for e in verdict.baseline],
+            "baselined_requirements": list(verdict.baselined_requirements),
+            "baselined_unchecked": list(verdict.baselined_unchecked),
+        }
+    return fields
+
+
 def build(report: RunReport) -> dict[str, Any]:
     verdict = report.run_verdict()
+    baselined = verdict.baselined
     cfg = report.config
     return {
         "schema_version": RUN_REPORT_VERSION,
@@ -80,13 +105,9 @@ def build(report: RunReport) -> dict[str, Any]:
         "started_at": report.started_at,
         "duration_s": round(report.duration_s, 3),
         "partial": report.partial,
-        "verdict": verdict.verdict.value,
-        "exit_code": verdict.exit_code,
-        "unchecked_must": list(verdict.unchecked_must),
-        "failed_must": list(verdict.failed_must),
-        "failed_should": list(verdict.failed_should),
+        **verdict_fields(verdict, report.baseline.source if report.baseline is not None else None),
         "counts": report.counts(),
-        "cases": [case_record(r, report, cfg.transcripts) for r in report.results],
+        "cases": [case_record(r, report, cfg.transcripts, baselined.get(r.case.id)) for r in report.results],
         "requirements": report.requirement_matrix(),
     }
 

@@ -7,6 +7,11 @@ broken) is <skipped> with a "NON-STRICT" message so CI does not go red on it - a
 --strict; ERROR (the suite's own trouble) is <error>; SKIPPED and UNSUPPORTED are <skipped> with the
 reason. Each failure's text lists its typed problems: requirement, path, expected, actual.
 
+With a baseline, a listed case that failed is <skipped> with "BASELINED (OUTCOME): reason" (its outcome
+stays in the `outcome` property; the details are kept), so CI stays green on known failures; each
+stale entry is a <failure> of its own testcase in a "baseline" suite, so CI goes red and says which
+entry to remove.
+
 It must never include a token (transcripts are redacted when recorded).
 """
 
@@ -42,7 +47,7 @@ def _details(result: CaseResult, report: RunReport) -> str:
     return "\n".join(lines)
 
 
-def _testcase(parent: ET.Element, result: CaseResult, report: RunReport) -> None:
+def _testcase(parent: ET.Element, result: CaseResult, report: RunReport, baselined: str | None = None) -> None:
     case = result.case
     element = ET.SubElement(parent, "testcase", classname=f"conformance.{case.group}", name=case.id,
                             time=f"{result.duration_s:.3f}")
@@ -57,7 +62,11 @@ def _testcase(parent: ET.Element, result: CaseResult, report: RunReport) -> None
     for tag in sorted(case.tags):
         ET.SubElement(props, "property", name="tag", value=tag)
     headline = result.problem.message if result.problem else result.reason
-    if result.outcome in (Outcome.FAILED, Outcome.TIMEOUT) or (
+    if baselined is not None:
+        ET.SubElement(props, "property", name="baselined", value=baselined)
+        ET.SubElement(element, "skipped", message=f"BASELINED ({result.outcome.value}): {baselined}"[:500]).text = \
+            _details(result, report)
+    elif result.outcome in (Outcome.FAILED, Outcome.TIMEOUT) or (
             result.outcome is Outcome.NON_STRICT and report.config.strict):
         ET.SubElement(element, "failure", message=headline[:500], type=result.outcome.value).text = _details(
             result, report)
@@ -78,21 +87,42 @@ def build(report: RunReport) -> ET.Element:
     for result in report.results:
         groups.setdefault(result.case.group, []).append(result)
     strict = report.config.strict
+    baselined = verdict.baselined
+    common = [("target", report.target), ("seed", str(report.config.seed)), ("verdict", verdict.verdict.value),
+              ("kit_version", kit_version()), ("spec_edition", spec_edition()),
+              ("partial", str(report.partial).lower())]
+    if report.baseline is not None:
+        common.append(("baseline", report.baseline.source))
     for group, results in groups.items():
-        failures = sum(r.blocking(strict) for r in results)
+        failures = sum(r.blocking(strict) and r.case.id not in baselined for r in results)
         errors = sum(r.outcome is Outcome.ERROR for r in results)
-        skipped = sum(r.outcome in (Outcome.SKIPPED, Outcome.UNSUPPORTED) or
+        skipped = sum(r.outcome in (Outcome.SKIPPED, Outcome.UNSUPPORTED) or r.case.id in baselined or
                       (r.outcome is Outcome.NON_STRICT and not strict) for r in results)
         suite = ET.SubElement(root, "testsuite", name=group, tests=str(len(results)), failures=str(failures),
                               errors=str(errors), skipped=str(skipped),
                               time=f"{sum(r.duration_s for r in results):.3f}")
         props = ET.SubElement(suite, "properties")
-        for name, value in (("target", report.target), ("seed", str(report.config.seed)),
-                            ("verdict", verdict.verdict.value), ("kit_version", kit_version()),
-                            ("spec_edition", spec_edition()), ("partial", str(report.partial).lower())):
+        for name, value in common:
             ET.SubElement(props, "property", name=name, value=value)
         for result in results:
-            _testcase(suite, result, report)
+            _testcase(suite, result, report, baselined.get(result.case.id))
+    if verdict.baseline:
+        stale = verdict.stale
+        suite = ET.SubElement(root, "testsuite", name="baseline", tests=str(len(verdict.baseline)),
+                              failures=str(len(stale)), errors="0", skipped="0", time="0.000")
+        props = ET.SubElement(suite, "properties")
+        for name, value in common:
+            ET.SubElement(props, "property", name=name, value=value)
+        for entry in verdict.baseline:
+            element = ET.SubElement(suite, "testcase", classname="conformance.baseline", name=entry.case, time="0")
+            entry_props = ET.SubElement(element, "properties")
+            ET.SubElement(entry_props, "property", name="status", value=entry.status.value)
+            ET.SubElement(entry_props, "property", name="reason", value=entry.reason)
+            if entry in stale:
+                ET.SubElement(element, "failure", message=entry.why[:500], type="STALE-BASELINE").text = (
+                    f"{entry.why}\nbaseline reason was: {entry.reason}")
+            else:
+                ET.SubElement(element, "system-out").text = entry.why
     return root
 
 

@@ -2,13 +2,16 @@
 
 On a terminal (rich): a progress bar with a running tally, and a line for each case that did not pass
 (every case with --verbose). Piped (plain text, for CI logs): one line per finished case, same words.
-`conformance/output.py` decides which. It must never change an outcome; it only renders.
+`conformance/output.py` decides which. A case the baseline lists keeps its outcome and gets
+"baselined: REASON" beside it; the summary names the baseline, what it forgave, and every stale entry.
+It must never change an outcome; it only renders.
 """
 
 from __future__ import annotations
 
 from typing import Any, TextIO
 
+from stui_protocol_kit.conformance.baseline import Baseline
 from stui_protocol_kit.conformance.case import CaseResult, Outcome
 from stui_protocol_kit.conformance.output import Output
 from stui_protocol_kit.conformance.report.json_report import kit_version, replay_command
@@ -26,9 +29,11 @@ _TIMING_LIMITS = ("idle_timeout_s", "absolute_timeout_s", "tombstone_retention_s
 class TerminalReport:
     """Progress while running, summary at the end."""
 
-    def __init__(self, stream: TextIO | None = None, *, no_color: bool = False, verbose: bool = False) -> None:
+    def __init__(self, stream: TextIO | None = None, *, no_color: bool = False, verbose: bool = False,
+                 baseline: Baseline | None = None) -> None:
         self.out = Output(stream, no_color=no_color)
         self.verbose = verbose
+        self.listed = baseline.reasons() if baseline is not None else {}
         self.done = 0
         self.total = 0
         self.not_passed = 0
@@ -58,6 +63,8 @@ class TerminalReport:
             if result.outcome is Outcome.PASSED and not self.verbose:
                 return
         extra = f"  ({result.reason})" if result.reason and result.outcome is not Outcome.TIMEOUT else ""
+        if result.case.id in self.listed and result.outcome is not Outcome.PASSED:
+            extra += f"  (baselined: {_short(self.listed[result.case.id], 120)})"
         self.out.line(f"[{self.done:>3}/{self.total}] ", (f"{result.outcome.value:<11}", _STYLE[result.outcome]),
                       f" {result.case.id}", (f"  {result.duration_s:.2f}s{extra}", "dim"))
         self.out.flush()
@@ -74,12 +81,16 @@ class TerminalReport:
                                                           Outcome.ERROR)]
         if not bad:
             return
+        baselined = report.run_verdict().baselined
         self.out.line("")
         self.out.line(("Failures and errors", "heading"))
         for r in bad:
             label = {Outcome.NON_STRICT: "NON-STRICT (SHOULD broken)", Outcome.ERROR: "ERROR (suite, not target)"}.get(
                 r.outcome, r.outcome.value)
-            self.out.line((f"{label} {r.case.id}", _STYLE[r.outcome]), f"  [{r.case.level}] {r.case.title}")
+            self.out.line((f"{label} {r.case.id}", "warn" if r.case.id in baselined else _STYLE[r.outcome]),
+                          f"  [{r.case.level}] {r.case.title}")
+            if r.case.id in baselined:
+                self.out.line((f"baselined: {baselined[r.case.id]}", "warn"), indent=2)
             for p in r.problems:
                 text = report.index[p.requirement].text if p.requirement in report.index else ""
                 self.out.line(f"{p.requirement}: {_short(text, 160)}", indent=2)
@@ -144,26 +155,58 @@ class TerminalReport:
                       f"spec {spec_edition()}, kit {kit_version()}; seed {report.config.seed}; "
                       f"{report.duration_s:.1f}s")
         verdict = report.run_verdict()
+        forgiven = set(verdict.baselined_requirements)
+        must = [r for r in verdict.failed_must if r not in forgiven]
+        should = [r for r in verdict.failed_should if r not in forgiven]
+        unchecked = [r for r in verdict.unchecked_must if r not in verdict.baselined_unchecked]
+        stale = verdict.stale
+        if verdict.verdict.value == "FAIL" and not must and not should and stale and not any(
+                r.blocking(report.config.strict) and r.case.id not in verdict.baselined for r in report.results):
+            fail = f"FAIL: the baseline went stale ({len(stale)} entr{'y' if len(stale) == 1 else 'ies'}, below)"
+        else:
+            fail = (f"FAIL: {len(must)} MUST requirement(s) broken"
+                    + (f": {', '.join(must)}" if must else " (a reply was missing)")
+                    + (f"; SHOULD broken: {', '.join(should)}" if should else "")
+                    + (f"; the baseline went stale ({len(stale)}, below)" if stale else ""))
         text = {
             "PASS": "PASS: every MUST requirement of the selected cases was checked and held",
-            "FAIL": f"FAIL: {len(verdict.failed_must)} MUST requirement(s) broken"
-                    + (f": {', '.join(verdict.failed_must)}" if verdict.failed_must else " (a reply was missing)")
-                    + (f"; SHOULD broken: {', '.join(verdict.failed_should)}" if verdict.failed_should else ""),
+            "FAIL": fail,
             "ERROR": "ERROR: the suite could not check some cases (see above); nothing failed",
-            "INCOMPLETE": f"INCOMPLETE: {len(verdict.unchecked_must)} MUST requirement(s) not checked",
+            "INCOMPLETE": f"INCOMPLETE: {len(unchecked)} MUST requirement(s) not checked",
         }[verdict.verdict.value]
-        if verdict.verdict.value == "PASS" and verdict.failed_should:
-            text += f" (NON-STRICT: SHOULD broken: {', '.join(verdict.failed_should)}; --strict fails on them)"
+        if verdict.verdict.value == "PASS" and verdict.baselined:
+            text = (f"PASS against the baseline: nothing failed beyond its {len(verdict.baselined)} listed case(s),"
+                    " none of them fixed - not yet conformant")
+        if verdict.verdict.value == "PASS" and should:
+            text += f" (NON-STRICT: SHOULD broken: {', '.join(should)}; --strict fails on them)"
         self.out.line((text, _VERDICT_STYLE[verdict.verdict.value]))
         if verdict.unchecked_must:
-            if verdict.verdict.value != "INCOMPLETE":
+            if verdict.verdict.value != "INCOMPLETE" or verdict.baselined_unchecked:
                 self.out.line(f"{len(verdict.unchecked_must)} MUST requirement(s) not checked:")
             for req_id in verdict.unchecked_must:
                 why = "; ".join(matrix[req_id].why_not_checked)
-                self.out.line(f"{req_id}: {_short(why, 300)}", indent=2)
+                note = " (a baselined case stopped first)" if req_id in verdict.baselined_unchecked else ""
+                self.out.line(f"{req_id}: {_short(why, 300)}{note}", indent=2)
+        if report.baseline is not None:
+            self._baseline(report, verdict)
         if report.partial:
             self.out.line(("partial: the run was interrupted; only the cases above finished", "warn"))
         self.out.flush()
+
+
+    def _baseline(self, report: RunReport, verdict: Any) -> None:
+        source = report.baseline.source if report.baseline is not None else ""
+        counts: dict[str, int] = {}
+        for entry in verdict.baseline:
+            counts[entry.status.value] = counts.get(entry.status.value, 0) + 1
+        shown = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no entries"
+        self.out.line(f"baseline {source}: {shown}")
+        if verdict.baselined_requirements:
+            self.out.line(f"broken but baselined: {', '.join(verdict.baselined_requirements)}", indent=2)
+        for entry in verdict.baseline:
+            if entry.status.value in ("stale", "unconfirmed"):
+                style = "fail" if entry.status.value == "stale" else "warn"
+                self.out.line((f"{entry.case}: {entry.why}", style), indent=2)
 
 
 def _summary(message: dict[str, Any]) -> str:

@@ -173,10 +173,11 @@ class _Page:
             facts.append(("report file", run.source))
         self.w("<dl>\n", *(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>\n" for k, v in facts), "</dl>\n")
         counts = doc["counts"]
-        self.w('<table class="counts"><thead><tr><th>outcome</th><th>cases</th></tr></thead><tbody>\n')
-        for outcome, n in counts.items():
-            self.w(f'<tr><td>{badge(outcome)}</td><td class="num" data-outcome="{e(outcome)}">{e(n)}</td></tr>\n')
-        self.w(f'<tr><td>total</td><td class="num">{sum(counts.values())}</td></tr></tbody></table>\n')
+        # Chips that wrap: the cards stay short enough to see the matrix below them.
+        self.w('<ul class="counts">',
+               *(f'<li>{badge(o)} <span class="num" data-outcome="{e(o)}">{e(n)}</span></li>'
+                 for o, n in counts.items()),
+               f'<li>total <span class="num">{sum(counts.values())}</span></li></ul>\n')
         self.w('<dl class="rates">\n')
         for level, rate in rates(doc).items():
             self.w(f'<dt>{e(level)} requirements</dt><dd class="rate" data-level="{e(level)}">{e(rate.text())}</dd>\n')

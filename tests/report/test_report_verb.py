@@ -5,6 +5,7 @@ exactly as `run --baseline` would."""
 from __future__ import annotations
 
 import copy
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,13 @@ import pytest
 
 from stui_protocol_kit.conformance.baseline import Baseline, BaselineEntry
 from stui_protocol_kit.conformance.cli import main
-from stui_protocol_kit.conformance.report import json_report
+from stui_protocol_kit.conformance.report import html_report, json_report, junit
 from stui_protocol_kit.conformance.report.compare import rates
-from stui_protocol_kit.conformance.report.loaded import rejudge
+from stui_protocol_kit.conformance.report.json_report import kit_version
+from stui_protocol_kit.conformance.report.loaded import LoadedRun, rejudge
+from stui_protocol_kit.conformance.report.terminal import TerminalReport
 from stui_protocol_kit.conformance.runner import RunReport
+from stui_protocol_kit.protocol.requirements import spec_edition
 
 
 def _save(tmp_path: Path, name: str, document: dict[str, Any]) -> str:
@@ -109,3 +113,25 @@ def test_pass_rates_count_only_applicable_requirements(faulty_doc: dict[str, Any
     assert must.failed == len(faulty_doc["failed_must"]) > 0
     assert must.applicable == must.held + must.failed + must.not_checked
     assert must.text().startswith(f"{must.held}/{must.applicable} held (")
+
+
+def test_every_report_names_the_spec_edition_and_kit_version(reference_run: RunReport) -> None:
+    edition, version = spec_edition(), kit_version()
+    document = json_report.build(reference_run)
+    assert document["spec"]["edition"] == edition and document["kit"]["version"] == version
+    suite = junit.build(reference_run).find("testsuite")
+    properties = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    assert properties["spec_edition"] == edition and properties["kit_version"] == version
+    stream = io.StringIO()
+    TerminalReport(stream).summary(reference_run)
+    assert f"spec {edition}, kit {version}" in stream.getvalue()
+    page = html_report.render([LoadedRun(document, label="x")])
+    assert f'<meta name="stui-spec-edition" content="{edition}">' in page
+    assert f'<meta name="stui-kit-version" content="{version}">' in page
+
+
+def test_run_html_writes_the_page(tmp_path: Path) -> None:
+    out = tmp_path / "run.html"
+    assert main(["run", "--select", "hello.*", "--html", str(out), "--no-color"]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert '<span class="verdict PASS">PASS</span>' in page and 'id="req-HEL-1"' in page

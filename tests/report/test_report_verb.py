@@ -52,7 +52,7 @@ def test_another_report_format_is_refused(tmp_path: Path, reference_doc: dict[st
     old["schema_version"] = 2
     assert main(["report", _save(tmp_path, "v2.json", old)]) == 2
     err = capsys.readouterr().err
-    assert "v2.json: run report schema_version 2: this kit reads schema_version 3 only" in err
+    assert "v2.json: a run report of schema_version 2; this kit reads schema_version 3" in err
     (tmp_path / "junk.json").write_text("{not json")
     assert main(["report", str(tmp_path / "junk.json")]) == 2
     assert "not JSON" in capsys.readouterr().err

@@ -380,7 +380,8 @@ class _Page:
         if baselined:
             self.w(f'<div class="flag">baselined: {e(record["baselined"])} - the outcome stands; it does not fail'
                    " the run</div>\n")
-        self.w(f'<div class="small">sends: {e(record["sends"])}</div>\n')
+        if record["sends"]:
+            self.w(f'<div class="small">sends: {e(record["sends"])}</div>\n')
         if record.get("allows"):
             self.w(f'<div class="small">the spec allows: {e(", ".join(record["allows"]))}</div>\n')
         if record.get("reason"):

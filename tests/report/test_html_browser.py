@@ -6,7 +6,9 @@ Chromium is /usr/bin/chromium (or $STUI_CHROMIUM), started with the flags this m
 background networking) and a fresh profile directory. Without Chromium or Playwright these tests skip
 with the reason - except when STUI_REQUIRE_BROWSER=1 (set by .ci/run), where they fail.
 
-Set STUI_DOCS_SCREENSHOT=docs/report.png to (re)write the README's picture from the screenshot test.
+The runs are of a few case groups (seconds); STUI_REPORT_FULL_RUN=1 makes them whole runs (about two
+minutes for tests/report). Set STUI_DOCS_SCREENSHOT=docs/report.png to (re)write the README's picture
+from the screenshot test.
 """
 
 from __future__ import annotations

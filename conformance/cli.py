@@ -17,6 +17,7 @@ import sys
 from types import ModuleType
 
 from stui_protocol_kit.conformance.verbs import (
+    client_check_verb,
     diff_verb,
     lint_verb,
     replay_verb,
@@ -26,7 +27,7 @@ from stui_protocol_kit.conformance.verbs import (
 )
 
 # The verbs, in the order `--help` lists them.
-VERBS: list[ModuleType] = [validate_verb, run_verb, report_verb, replay_verb, diff_verb, lint_verb]
+VERBS: list[ModuleType] = [validate_verb, run_verb, report_verb, replay_verb, client_check_verb, diff_verb, lint_verb]
 
 EPILOG = """\
 exit status (every verb): 0 success, 1 something checked is not conformant, 2 usage error.

@@ -98,6 +98,10 @@ class RunReport:
     def exit_code(self) -> int:
         return self.run_verdict().exit_code
 
+    def describe(self) -> list[tuple[str, str]]:
+        """What the report is about, as name/value pairs (JUnit suite properties)."""
+        return [("target", self.target), ("seed", str(self.config.seed))]
+
     def counts(self) -> dict[str, int]:
         out = {o.value: 0 for o in Outcome}
         for r in self.results:

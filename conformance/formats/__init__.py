@@ -2,6 +2,9 @@
 
 - the JSON run report (`run-report.schema.json`), written by conformance/report/json_report.py, read back
   by `read_run_report` here;
+- the client-check report (`client-check-report.schema.json`, which shares the run report's case, problem
+  and requirement definitions by `$ref`), written by conformance/client_check/report.py, read back by
+  `read_client_check_report` here;
 - test vectors (`vector.schema.json`, spec/examples/), read by conformance/vectors.py;
 - request sequences (`sequence-step.schema.json`, one JSON Lines line), read by
   conformance/stateful/sequence.py (`from_jsonl`);
@@ -24,6 +27,7 @@ from typing import Any
 
 import jsonschema
 import yaml
+from referencing import Registry, Resource
 
 from stui_protocol_kit.conformance.baseline import Baseline, BaselineEntry
 
@@ -36,6 +40,21 @@ def schema(name: str) -> dict[str, Any]:
     return json.loads((HERE / f"{name}.schema.json").read_text(encoding="utf-8"))
 
 
+@cache
+def _registry() -> Registry:
+    """Every format schema by its `$id`, so one may `$ref` another (`run-report.schema.json#/$defs/Case`)."""
+    resources = []
+    for path in sorted(HERE.glob("*.schema.json")):
+        document = json.loads(path.read_text(encoding="utf-8"))
+        resources.append((document["$id"], Resource.from_contents(document)))
+    return Registry().with_resources(resources)
+
+
+@cache
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(schema(name), registry=_registry())
+
+
 class FormatError(ValueError):
     """A document does not match the kit format it claims to be (the message says where and why)."""
 
@@ -46,8 +65,7 @@ RUN_REPORT_VERSION: int = schema("run-report")["properties"]["schema_version"]["
 
 def check(name: str, document: Any) -> None:
     """Raise FormatError unless `document` matches the format's schema."""
-    validator = jsonschema.Draft202012Validator(schema(name))
-    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
+    errors = sorted(_validator(name).iter_errors(document), key=lambda e: list(e.path))
     if errors:
         first = errors[0]
         raise FormatError(f"not a {name} document: {first.json_path}: {first.message}"[:500])
@@ -87,3 +105,10 @@ def read_baseline(path: str | Path) -> Baseline:
             raise FormatError(f"not a baseline document: case {item['case']} is listed twice")
         seen.add(item["case"])
     return Baseline(tuple(BaselineEntry(item["case"], item["reason"].strip()) for item in document), str(path))
+
+
+def read_client_check_report(path: str | Path) -> dict[str, Any]:
+    """A client-check JSON report, checked against its schema."""
+    document = json.loads(Path(path).read_text(encoding="utf-8"))
+    check("client-check-report", document)
+    return document

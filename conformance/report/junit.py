@@ -88,7 +88,7 @@ def build(report: RunReport) -> ET.Element:
         groups.setdefault(result.case.group, []).append(result)
     strict = report.config.strict
     baselined = verdict.baselined
-    common = [("target", report.target), ("seed", str(report.config.seed)), ("verdict", verdict.verdict.value),
+    common = [*report.describe(), ("verdict", verdict.verdict.value),
               ("kit_version", kit_version()), ("spec_edition", spec_edition()),
               ("partial", str(report.partial).lower())]
     if report.baseline is not None:

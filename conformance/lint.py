@@ -15,7 +15,8 @@ kit, or a copy under test) and returns `Finding`s, each with the file and line i
                    exists, and every error a command may answer (`x-stui-command.errors`) is in the registry;
 - `vectors`        every vector in spec/examples reaches its expected verdict (the same check as
                    `stui-conformance validate --vectors`, imported from it, run against this root's schemas);
-- `traceability`   every MUST requirement has a conformance case and every cited ID exists
+- `traceability`   every MUST requirement has a conformance case (a client requirement: a client-check
+                   check or scenario) and every cited ID exists
                    (`conformance.traceability`, shared with the test suite);
 - `requirement-ids` requirement IDs are unique (a retired ID included), numbered without gaps per prefix (an
                    ID that disappeared instead of being listed as retired could be reused), use a prefix
@@ -402,6 +403,7 @@ def check_requirement_history(root: LintRoot) -> list[Finding]:
 
 def check_traceability(root: LintRoot) -> list[Finding]:
     from stui_protocol_kit.conformance.case import AUTOMATIC_REQUIREMENTS, load_cases
+    from stui_protocol_kit.conformance.client_check import catalog
     from stui_protocol_kit.conformance.traceability import (
         uncovered_musts,
         unknown_check_citations,
@@ -413,9 +415,9 @@ def check_traceability(root: LintRoot) -> list[Finding]:
         index = load(root.spec)
     except ValueError as exc:  # duplicates or a bullet without keyword: the requirement-ids check details it
         return [Finding("traceability", "spec/", f"not checked: the requirements do not parse ({exc})")]
-    cases = list(load_cases())
+    cases = [*load_cases(), *catalog.cases()]
     found = [Finding("traceability", f"spec/{r.section}:{r.line}", f"MUST requirement {r.id} has no "
-                     "conformance case") for r in uncovered_musts(index, cases)]
+                     "conformance case (or client-check check)") for r in uncovered_musts(index, cases)]
     found += [Finding("traceability", f"case {case_id}", f"cites {req}, which the spec does not define")
               for case_id, req in unknown_citations(index, cases)]
     found += [Finding("traceability", "conformance/case.py AUTOMATIC_REQUIREMENTS",

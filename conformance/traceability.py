@@ -2,8 +2,9 @@
 
 Every requirement of level MUST needs at least one case that cites it (a MUST the suite cannot fail is
 a gap), and every requirement ID a case or an automatic check cites must exist in the spec (a typo would
-make a case look like coverage it is not). The test suite (tests/conformance/test_traceability.py) and
-`stui-conformance lint` both ask these questions here.
+make a case look like coverage it is not). The cases are the conformance cases (servers) and client-check's
+checks and scenarios (`conformance.client_check.catalog.cases()`, clients: spec/16-clients.md). The test
+suite (tests/conformance/test_traceability.py) and `stui-conformance lint` both ask these questions here.
 
 This module only compares IDs; it must never load cases or read the spec itself.
 """

@@ -47,7 +47,7 @@ from stui_protocol_kit.protocol.codec import (
 )
 from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION, SESSION_SCOPED_COMMANDS, Command, ErrorCode
 from stui_protocol_kit.protocol.problems import Problem, show
-from stui_protocol_kit.protocol.redaction import redact_token
+from stui_protocol_kit.protocol.redaction import redact_token, secret_member_names
 from stui_protocol_kit.protocol.validation import MessageValidator, validator
 
 # The requirements these rules cite (spec/16-clients.md), and the one SHOULD they report (spec/03).
@@ -302,7 +302,7 @@ class ClientRules:
                                     exc.reason or exc.code, exc.reason or exc.code, "request"))
             return checked
         checked.message, checked.has_float = decoded.message, decoded.has_float
-        self._schema(checked)
+        self._schema(checked, redacted=b"<redacted:" in body_frames[0])
         self._version(checked, conn)
         self._ids(checked, conn)
         command = checked.command
@@ -318,8 +318,9 @@ class ClientRules:
         self._after_end(checked)
         return checked
 
-    def _schema(self, checked: CheckedRequest) -> None:
-        verdict = self.check.check_request(checked.message, has_float=checked.has_float)
+    def _schema(self, checked: CheckedRequest, redacted: bool = False) -> None:
+        message = _stand_ins(checked.message) if redacted else checked.message
+        verdict = self.check.check_request(message, has_float=checked.has_float)
         if verdict.ok or verdict.error_code == ErrorCode.UnsupportedVersion:
             return  # the version is CLT-3's business
         if verdict.violations:
@@ -409,12 +410,27 @@ class ClientRules:
             return
         if ended.token is not None and checked.token_fingerprint != ended.token:
             return  # InvalidToken ended the session for that token only
-        if checked.retry and checked.first_seen_at is not None and checked.first_seen_at < ended.at:
+        if checked.retry and checked.first_seen_at is not None and checked.first_seen_at <= ended.at:
             return  # a retry of a request sent before the end: the server answers it from its cache
         checked.problems.append(Problem(
             ENDED_SESSIONS, f"a new request on a session that had ended for this client: {ended.why}", "$.parameters"
             ".session_id", "no new request on an ended session (create a new session)", checked.command,
             "ended-session", "request"))
+
+
+# A token the schemas accept, standing in for a redaction placeholder: a transcript cannot show whether the
+# token the client sent was well-formed, and must not make every recorded request look malformed.
+_STAND_IN_TOKEN = "redacted" + "0" * 35
+
+
+def _stand_ins(message: Any) -> Any:
+    """A copy of a recorded message with each placeholder in a secret member replaced by a valid token."""
+    secrets = secret_member_names()
+    if isinstance(message, dict):
+        return {k: _STAND_IN_TOKEN if k in secrets and is_placeholder(v) else _stand_ins(v) for k, v in message.items()}
+    if isinstance(message, list):
+        return [_stand_ins(v) for v in message]
+    return message
 
 
 def _strings(message: Any) -> Iterator[tuple[str, str, bool]]:

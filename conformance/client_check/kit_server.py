@@ -50,12 +50,17 @@ from stui_protocol_kit.protocol.redaction import redact
 from stui_protocol_kit.reference_server.config import ServerConfig
 from stui_protocol_kit.reference_server.engine import Engine
 from stui_protocol_kit.reference_server.sqlite_store import SqliteStore
+from stui_protocol_kit.reference_server.store import StoreError
 
 Event = dict[str, Any]
 REBIND_TIMEOUT_S = 5.0
 CLOSE_GRACE_S = 0.2  # after the last close, replies in flight get this long to leave
 EXCHANGES_KEPT = 4000
 TRANSCRIPT_PER_RESULT = 40
+
+
+class KitUnavailable(RuntimeError):
+    """The kit cannot serve: the endpoint cannot be bound or the store cannot be opened."""
 
 
 @dataclass
@@ -147,9 +152,12 @@ class KitServer:
     # -- life cycle -----------------------------------------------------------------------------------
 
     def start(self) -> str:
-        """Open the store and bind; the endpoint actually bound (port 0 resolved)."""
-        self._open_engine()
-        self.socket = self._bind(self.bind)
+        """Open the store and bind; the endpoint actually bound (port 0 resolved). KitUnavailable when not."""
+        try:
+            self._open_engine()
+            self.socket = self._bind(self.bind)
+        except (StoreError, OSError, zmq.ZMQError) as exc:
+            raise KitUnavailable(str(exc)) from exc
         self.endpoint = self.socket.getsockopt(zmq.LAST_ENDPOINT).decode()
         self.started_at = time.monotonic()
         return self.endpoint

@@ -23,6 +23,7 @@ the reference server: the kit's server (kit_server.py) carries out the plans.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -405,7 +406,7 @@ class ServerRestart(Scenario):
     def answered(self, request: CheckedRequest, reply: Any, kit: Kit) -> None:
         if is_success(reply) and request.session_id == self.session_id and request.command == Command.SESSION_RESUME:
             source = (reply.get("result") or {}).get("source")
-            self.notes.append(f"session.resume after the restart answered source {show(source)}")
+            self.notes.append(f"session.resume after the restart answered source: {json.dumps(source)}")
         super().answered(request, reply, kit)
 
 
@@ -598,7 +599,7 @@ class Director:
         poison = self.poisoned.get(session_id) if session_id is not None else None
         if poison is None or (poison.token is not None and request.token_fingerprint != poison.token):
             return None
-        if request.retry and request.first_seen_at is not None and request.first_seen_at < poison.at:
+        if request.retry and request.first_seen_at is not None and request.first_seen_at <= poison.at:
             return None  # a retry of a request sent before: the engine answers it from its cache
         return poison
 

@@ -22,8 +22,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import zmq
-
 from stui_protocol_kit.conformance.client_check.catalog import CHECKS
 from stui_protocol_kit.conformance.client_check.scenarios import SCENARIOS, Settings
 from stui_protocol_kit.conformance.output import Output
@@ -123,11 +121,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     # Imported here: the reference server's engine is loaded only when client-check runs.
     from stui_protocol_kit.conformance.client_check import terminal
-    from stui_protocol_kit.conformance.client_check.kit_server import KitServer, write_ready_file
+    from stui_protocol_kit.conformance.client_check.kit_server import KitServer, KitUnavailable, write_ready_file
     from stui_protocol_kit.conformance.client_check.report import ClientCheckReport, write
     from stui_protocol_kit.conformance.config import RunConfig
     from stui_protocol_kit.conformance.report import junit
-    from stui_protocol_kit.reference_server.store import StoreError
 
     live = terminal.LiveOutput(no_color=args.no_color, verbose=args.verbose)
     settings = Settings(reply_delay_s=args.reply_delay_s, restart_pause_s=args.restart_pause_s)
@@ -138,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         try:
             endpoint = kit.start()
-        except (StoreError, OSError, zmq.ZMQError) as exc:
+        except KitUnavailable as exc:
             print(f"stui-conformance client-check: cannot serve on {args.bind}: {exc}", file=sys.stderr)
             return 2
         for signum in (signal.SIGINT, signal.SIGTERM):

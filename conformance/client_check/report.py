@@ -4,7 +4,8 @@ document (conformance/formats/client-check-report.schema.json, whose cases, prob
 are the run report's definitions).
 
 The verdict follows `conformance.verdicts.run_verdict` - FAIL (1) on a MUST broken, ERROR (2) on the kit's
-own trouble - with one difference: INCOMPLETE (3) means a selected *scenario* was never exercised. A check
+own trouble - with one difference: INCOMPLETE (3) means a selected *scenario* was never exercised, or the
+client sent no request at all. A check
 the client gave nothing to judge (REQ lockstep of a DEALER client, ended sessions when none ended) is listed
 as not exercised but does not make the run incomplete: no client exercises every rule.
 
@@ -35,7 +36,10 @@ def client_check_verdict(results: list[CaseResult], rows: dict[str, RequirementR
     if base.verdict in (Verdict.FAIL, Verdict.ERROR):
         return base
     not_exercised = [r for r in results if r.case.group == "scenario" and r.outcome is Outcome.SKIPPED]
-    verdict = Verdict.INCOMPLETE if not_exercised else Verdict.PASS
+    # A client that sent nothing was not checked at all: never a PASS.
+    nothing_checked = not any(r.case.group == "client" and r.outcome not in (Outcome.SKIPPED, Outcome.UNSUPPORTED)
+                              for r in results)
+    verdict = Verdict.INCOMPLETE if not_exercised or nothing_checked else Verdict.PASS
     return RunVerdict(verdict, base.unchecked_must, base.failed_must, base.failed_should)
 
 

@@ -121,8 +121,10 @@ def is_success(reply: Any) -> bool:
 
 
 def _valid(request: CheckedRequest) -> bool:
-    """A request the engine would dispatch: it passed the framing and schema rules and names a command."""
-    return request.command is not None and not any(p.requirement in ("CLT-1", SCHEMA) for p in request.problems)
+    """A request a scenario may take: one the engine would dispatch (it passed the framing and schema rules
+    and names a command) and not a retry, which gets what its original got."""
+    return (request.command is not None and not request.retry
+            and not any(p.requirement in ("CLT-1", SCHEMA) for p in request.problems))
 
 
 class Scenario:
@@ -285,7 +287,7 @@ class RevisionConflictScenario(Scenario):
 
     def eligible(self, request: CheckedRequest, kit: Kit) -> bool:
         return (_valid(request) and request.command == Command.SESSION_SNAPSHOT
-                and isinstance(request.parameters.get("expected_revision"), int) and not request.retry)
+                and isinstance(request.parameters.get("expected_revision"), int))
 
     def start(self, request: CheckedRequest, kit: Kit) -> Plan:
         session_id, token = request.parameters["session_id"], request.parameters["token"]
@@ -321,8 +323,7 @@ class _HeldReply(Scenario):
     keeps_session = True
 
     def eligible(self, request: CheckedRequest, kit: Kit) -> bool:
-        return (_valid(request) and request.session_id is not None and request.command != Command.SESSION_CLOSE
-                and not request.retry)
+        return _valid(request) and request.session_id is not None and request.command != Command.SESSION_CLOSE
 
     def follow(self, request: CheckedRequest, kit: Kit) -> Plan | None:
         trigger = self.trigger
@@ -397,8 +398,7 @@ class ServerRestart(Scenario):
               " CLT-9) and it succeeds (CLT-11)")
 
     def eligible(self, request: CheckedRequest, kit: Kit) -> bool:
-        return (_valid(request) and request.session_id is not None and request.command != Command.SESSION_CLOSE
-                and not request.retry)
+        return _valid(request) and request.session_id is not None and request.command != Command.SESSION_CLOSE
 
     def start(self, request: CheckedRequest, kit: Kit) -> Plan:
         return Plan("restart")
@@ -575,14 +575,16 @@ class Director:
         trigger, or the engine."""
         current = self.current
         plan: Plan | None = None
-        if current is not None and current.status is Status.ACTIVE:
+        followed = current is not None and current.status is Status.ACTIVE
+        if followed:
+            assert current is not None
             plan = current.follow(request, kit)
         poison = self._poisoned(request)
         if poison is not None:
             return Plan("answer", error_reply(request, poison.reply_code, poison.message, poison.details, kit.now()))
-        if plan is not None:
-            return plan
-        current = self.current  # the follow-up may have concluded it
+        if plan is not None or followed:
+            # A request that concluded one scenario never triggers the next: it gets its ordinary answer.
+            return plan or SERVE
         if current is not None and current.status is Status.WAITING and current.eligible(request, kit):
             plan = current.begin(request, kit)
             if isinstance(current, _EndsSession) and request.session_id is not None:

@@ -62,6 +62,10 @@ def summary(report: ClientCheckReport, *, no_color: bool = False, verbose: bool 
         reason = f"  ({result.reason})" if result.reason else ""
         if result.outcome is Outcome.PASSED and result.notes:
             reason = f"  ({result.notes[-1]})"
+        elif result.problems:
+            first = result.problems[0]
+            more = f"; {len(result.problems) - 1} more" if len(result.problems) > 1 else ""
+            reason = f"  ({first.requirement}: {first.message.splitlines()[0]}{more})"
         out.line((f"{result.outcome.value:<11}", _STYLE[result.outcome]), f" {result.case.id:<30}",
                  f" {','.join(result.case.requirements):<22}", (reason[:200], "dim"))
     stats = report.stats

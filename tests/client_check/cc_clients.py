@@ -109,6 +109,9 @@ def code(reply: dict[str, Any]) -> str | None:
     return (reply.get("error") or {}).get("code") if reply.get("status") == "error" else None
 
 
+TOKENS_SEEN: list[str] = []
+
+
 class Session:
     session_id: str
     token: str
@@ -117,6 +120,7 @@ class Session:
     def __init__(self, reply: dict[str, Any]) -> None:
         result = reply["result"]
         self.session_id, self.token, self.revision = result["session_id"], result["token"], result["revision"]
+        TOKENS_SEEN.append(self.token)
 
     def params(self, **more: Any) -> dict[str, Any]:
         return {"session_id": self.session_id, "token": self.token, **more}
@@ -209,10 +213,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--socket", default="dealer", choices=("dealer", "req"))
     parser.add_argument("--timeout", type=float, default=0.4)
     parser.add_argument("--broken", action="append", default=[])
+    parser.add_argument("--tokens-file", help="write every token received here (for a test to search outputs)")
     args = parser.parse_args(argv)
     try:
         for line in good_session(args.endpoint, args.socket, timeout_s=args.timeout, broken=args.broken):
             print(line, flush=True)
+        if args.tokens_file:
+            with open(args.tokens_file, "w", encoding="utf-8") as out:
+                out.write("\n".join(TOKENS_SEEN) + "\n")
     except GaveUp as exc:
         print(f"gave up: {exc}", flush=True)
         return 1

@@ -20,6 +20,7 @@ from stui_protocol_kit.conformance.verbs import (
     client_check_verb,
     diff_verb,
     lint_verb,
+    proxy_verb,
     replay_verb,
     report_verb,
     run_verb,
@@ -27,7 +28,9 @@ from stui_protocol_kit.conformance.verbs import (
 )
 
 # The verbs, in the order `--help` lists them.
-VERBS: list[ModuleType] = [validate_verb, run_verb, report_verb, replay_verb, client_check_verb, diff_verb, lint_verb]
+VERBS: list[ModuleType] = [
+    validate_verb, run_verb, report_verb, replay_verb, client_check_verb, proxy_verb, diff_verb, lint_verb,
+]
 
 EPILOG = """\
 exit status (every verb): 0 success, 1 something checked is not conformant, 2 usage error.

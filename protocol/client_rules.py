@@ -319,7 +319,7 @@ class ClientRules:
         return checked
 
     def _schema(self, checked: CheckedRequest, redacted: bool = False) -> None:
-        message = _stand_ins(checked.message) if redacted else checked.message
+        message = with_stand_in_tokens(checked.message) if redacted else checked.message
         verdict = self.check.check_request(message, has_float=checked.has_float)
         if verdict.ok or verdict.error_code == ErrorCode.UnsupportedVersion:
             return  # the version is CLT-3's business
@@ -423,13 +423,14 @@ class ClientRules:
 _STAND_IN_TOKEN = "redacted" + "0" * 35
 
 
-def _stand_ins(message: Any) -> Any:
+def with_stand_in_tokens(message: Any) -> Any:
     """A copy of a recorded message with each placeholder in a secret member replaced by a valid token."""
     secrets = secret_member_names()
     if isinstance(message, dict):
-        return {k: _STAND_IN_TOKEN if k in secrets and is_placeholder(v) else _stand_ins(v) for k, v in message.items()}
+        return {k: _STAND_IN_TOKEN if k in secrets and is_placeholder(v) else with_stand_in_tokens(v)
+                for k, v in message.items()}
     if isinstance(message, list):
-        return [_stand_ins(v) for v in message]
+        return [with_stand_in_tokens(v) for v in message]
     return message
 
 

@@ -9,6 +9,10 @@ detected per message (a reply carries `status`). With `--vectors`, each FILE (or
 a directory) is a test vector from spec/examples/, and what is checked is that the kit reaches the
 vector's expected verdict.
 
+A transcript (what `stui-conformance proxy --transcript` writes: JSON Lines whose first line is its header,
+conformance/formats/transcript.schema.json) is checked as a whole: its format, then every message with the
+proxy's live checks, requests and replies paired by connection.
+
 Decisions: a file that is not JSON at all is an invalid *message* (exit 1), because that is what a
 server would answer it; only what stops the tool from reading its input (a missing or unreadable
 file, a directory without `--vectors`, bad arguments) is a usage error (exit 2), and then nothing is
@@ -29,6 +33,7 @@ from typing import Any
 
 from stui_protocol_kit.conformance.formats import FormatError
 from stui_protocol_kit.conformance.output import Output
+from stui_protocol_kit.conformance.transcript import checked_records, looks_like_transcript, parse_transcript
 from stui_protocol_kit.conformance.vectors import read_vector, vector_files, vector_mismatches
 from stui_protocol_kit.protocol.codec import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -239,11 +244,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     limits = Limits(args.max_message_bytes, args.max_nesting_depth)
     checker = validator()
-    reports = [
-        check_body(body, file=name, line=line, direction=args.direction, limits=limits, checker=checker)
-        for name, data in inputs
-        for line, body in split_messages(name, data)
-    ]
+    reports = []
+    for name, data in inputs:
+        if looks_like_transcript(data):
+            reports += transcript_reports(name, data)
+            continue
+        reports += [check_body(body, file=name, line=line, direction=args.direction, limits=limits, checker=checker)
+                    for line, body in split_messages(name, data)]
     for report in reports:
         if args.json:
             out.json(report.as_json())
@@ -255,6 +262,26 @@ def run(args: argparse.Namespace) -> int:
                   f"{len(reports) - invalid} valid, {invalid} invalid", "fail" if invalid else "ok"))
     out.flush()
     return 1 if invalid else 0
+
+
+def transcript_reports(name: str, data: bytes) -> list[MessageReport]:
+    """A transcript (conformance/transcript.py): its format, then every message with the proxy's live checks
+    - the client rules on requests, the reply checks on replies paired with their requests, pairing, and
+    requests left unanswered - one report per message, in order."""
+    try:
+        transcript = parse_transcript(data.decode("utf-8", errors="replace"), name)
+    except FormatError as exc:
+        return [MessageReport(name, None, None, None, violations=[Violation("$", str(exc), "transcript-format")])]
+    reports: dict[int, MessageReport] = {}
+    for index, findings in checked_records(transcript):
+        record = transcript.records[index]
+        message = record.get("message")
+        command = message.get("command") if isinstance(message, dict) else None
+        report = reports.setdefault(index, MessageReport(name, transcript.lines[index], record.get("direction"),
+                                                         command if isinstance(command, str) else None))
+        report.violations += [Violation(f.problem.path, f"{f.problem.message} [{f.connection}]", f.problem.rule,
+                                        f.problem.requirement) for f in findings]
+    return [reports[i] for i in sorted(reports)]
 
 
 def _print_report(out: Output, report: MessageReport) -> None:

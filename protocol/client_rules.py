@@ -45,7 +45,13 @@ from stui_protocol_kit.protocol.codec import (
     FrameError,
     decode_body,
 )
-from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION, SESSION_SCOPED_COMMANDS, Command, ErrorCode
+from stui_protocol_kit.protocol.facts import (
+    PROTOCOL_VERSION,
+    SESSION_SCOPED_COMMANDS,
+    Command,
+    ErrorCode,
+    InvalidRequestReason,
+)
 from stui_protocol_kit.protocol.problems import Problem, show
 from stui_protocol_kit.protocol.redaction import redact_token, secret_member_names
 from stui_protocol_kit.protocol.validation import MessageValidator, validator
@@ -79,22 +85,23 @@ def token_fingerprint(value: str) -> str:
     return value if is_placeholder(value) else redact_token(value)
 
 
-def request_digest(command: Any, parameters: Any) -> str:
+def request_digest(command: Any, parameters: Any, has_float: bool = True) -> str:
     """What a retry must repeat, as a digest: command and parameters *equal as JSON values* (spec README:
-    numbers by their binary64 value, so `1` and `1.0` are equal; `true` and `1` are not)."""
+    numbers by their binary64 value, so `1` and `1.0` are equal; `true` and `1` are not). A float with an
+    integral value is written as that integer, so both spellings give one text; without floats
+    (`has_float=False`) the message is canonical as it is."""
 
     def canonical(value: Any) -> Any:
-        if isinstance(value, bool) or value is None or isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)):
-            return {"#": repr(float(value))}
+        if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+            return int(value)
         if isinstance(value, dict):
             return {key: canonical(item) for key, item in value.items()}
         if isinstance(value, list):
             return [canonical(item) for item in value]
-        return str(value)
+        return value
 
-    text = json.dumps([command, canonical(parameters)], sort_keys=True, ensure_ascii=False, default=str)
+    text = json.dumps([command, canonical(parameters) if has_float else parameters], sort_keys=True,
+                      ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -290,7 +297,7 @@ class ClientRules:
             conn.awaiting = True
         if len(body_frames) != 1:
             problems.append(Problem(FRAMING, f"a request is exactly one body frame; got {len(body_frames)}", "$",
-                                    1, len(body_frames), "frames", "request"))
+                                    1, len(body_frames), InvalidRequestReason.FRAMES.value, "request"))
             return checked
         try:
             decoded = decode_body(bytes(body_frames[0]),
@@ -314,7 +321,7 @@ class ClientRules:
                                     "$.command", Command.HELLO.value, command, "hello-first", "request"))
         if self._ended:
             self.requests_after_an_end += 1
-        self._tokens_placed(checked)
+        self._tokens_placed(checked, bytes(body_frames[0]))
         self._after_end(checked)
         return checked
 
@@ -351,7 +358,7 @@ class ClientRules:
         request_id = checked.request_id
         if request_id is None:
             return
-        digest = request_digest(checked.command, checked.message.get("parameters"))
+        digest = request_digest(checked.command, checked.message.get("parameters"), checked.has_float)
         earlier = conn.ids.get(request_id)
         session_id = checked.session_id
         seen = self._session_ids.get((session_id, request_id)) if session_id is not None else None
@@ -376,10 +383,12 @@ class ClientRules:
         if seen is None or checked.at - seen[1] > window:
             self._session_ids[(session_id, request_id)] = (digest, checked.at)
 
-    def _tokens_placed(self, checked: CheckedRequest) -> None:
+    def _tokens_placed(self, checked: CheckedRequest, body: bytes) -> None:
         if not self._tokens:
             return
         own = checked.token_fingerprint
+        if not self._may_misplace(checked, body, own):
+            return
         for path, text, is_token_parameter in _strings(checked.message):
             fingerprints = self._fingerprints_in(text)
             for fingerprint in fingerprints:
@@ -394,6 +403,18 @@ class ClientRules:
                 checked.problems.append(Problem(TOKEN_PLACEMENT, message, path,
                                                 "the token only as parameters.token of its own session", fingerprint,
                                                 "token-placement", "request"))
+
+    def _may_misplace(self, checked: CheckedRequest, body: bytes, own: str | None) -> bool:
+        """A cheap look at the raw body: False when no issued token can stand anywhere but in the request's
+        own `token` parameter (the usual request), so the walk over every string is skipped."""
+        text = body.decode("utf-8", "replace")
+        found = self._fingerprints_in(text)
+        if not found:
+            return False
+        if len(found) > 1 or checked.session_id is None or own is None:
+            return True
+        # One token in the body: it must be the token parameter's, issued for this very session.
+        return found[0] != own or self._tokens.get(own) != checked.session_id
 
     def _fingerprints_in(self, text: str) -> list[str]:
         found: list[str] = []

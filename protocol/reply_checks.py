@@ -44,14 +44,16 @@ def problem_of_violation(violation: Violation, status: Any) -> Problem:
 
 
 def check_reply_alone(reply: Any, *, has_float: bool = True, decode_error: str | None = None,
-                      check: MessageValidator | None = None) -> list[Problem]:
-    """Problems of one reply on its own (no request known)."""
+                      check: MessageValidator | None = None, has_null: bool = True) -> list[Problem]:
+    """Problems of one reply on its own (no request known). `has_float` / `has_null`: whether the body may
+    hold a number with a fraction or exponent / a `null` (False only when it certainly does not)."""
     if decode_error is not None or not isinstance(reply, dict):
         shown = decode_error or f"a JSON {_json_type(reply)}"
         return [Problem(REPLY_IS_JSON_OBJECT, f"a reply must be one UTF-8 JSON object; got {shown}", "$",
                         "one UTF-8 JSON object", shown, "json-object")]
     status = reply.get("status")
-    return [problem_of_violation(v, status) for v in (check or validator()).check_response(reply, has_float=has_float)]
+    return [problem_of_violation(v, status)
+            for v in (check or validator()).check_response(reply, has_float=has_float, has_null=has_null)]
 
 
 def passes_p1(request: Any, limits: Mapping[str, Any] | None) -> bool:
@@ -67,11 +69,13 @@ def passes_p1(request: Any, limits: Mapping[str, Any] | None) -> bool:
 
 
 def check_reply(reply: Any, request: Any = None, *, limits: Mapping[str, Any] | None = None, has_float: bool = True,
-                decode_error: str | None = None, check: MessageValidator | None = None) -> list[Problem]:
+                decode_error: str | None = None, check: MessageValidator | None = None,
+                has_null: bool = True) -> list[Problem]:
     """Every problem of `reply` as the answer to `request` (any JSON value that was sent; None when the
     request is unknown or was not one JSON body). An empty list means the reply is allowed so far."""
     check = check or validator()
-    problems = check_reply_alone(reply, has_float=has_float, decode_error=decode_error, check=check)
+    problems = check_reply_alone(reply, has_float=has_float, decode_error=decode_error, check=check,
+                                 has_null=has_null)
     if not isinstance(reply, dict) or not isinstance(request, dict) or not passes_p1(request, limits):
         return problems
     seen = {(p.requirement, p.path) for p in problems}

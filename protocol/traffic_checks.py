@@ -109,6 +109,7 @@ class TrafficChecker:
         """A reply as it passed back to `connection`: its body frames (delimiter removed)."""
         self.replies += 1
         message, has_float, decode_error = self._decode(body_frames)
+        has_null = len(body_frames) != 1 or b"null" in body_frames[0]
         conn = self._connection(connection)
         paired, pairing = self._pair(conn, message)
         findings: list[Finding] = []
@@ -121,7 +122,8 @@ class TrafficChecker:
         if self.redacted and request_message is not None:
             request_message = with_stand_in_tokens(request_message)
         for problem in reply_checks.check_reply(checked_message, request_message, limits=self.limits,
-                                                has_float=has_float, decode_error=decode_error, check=self.check):
+                                                has_float=has_float, decode_error=decode_error, check=self.check,
+                                                has_null=has_null):
             findings.append(self._finding(problem, where, "reply", at, connection))
         if request is not None:
             self.rules.replied(request, message, at)

@@ -450,8 +450,10 @@ class MessageValidator:
 
     # -- responses ----------------------------------------------------------------------------------
 
-    def check_response(self, message: Any, *, has_float: bool = True) -> list[Violation]:
-        """Every violation of a reply: success against its command's result, error against its code."""
+    def check_response(self, message: Any, *, has_float: bool = True, has_null: bool = True) -> list[Violation]:
+        """Every violation of a reply: success against its command's result, error against its code.
+        `has_null=False` (the body holds no `null` literal) and `has_float=False` let the walk for stray
+        values (CMP-3, CMP-5) be skipped: there can be none."""
         if not isinstance(message, dict):
             return [Violation("$", "a response must be a JSON object", "type")]
         status = message.get("status")
@@ -461,7 +463,8 @@ class MessageValidator:
             if kind is None:
                 problems = self.any_response.check(message, has_float)
                 return problems or [Violation("$.command", f"{command!r} is not a v1 command", "enum")]
-            return _merge(kind.check(message, has_float), _stray_values(message, kind))
+            stray = _stray_values(message, kind) if has_float or has_null else []
+            return _merge(kind.check(message, has_float), stray)
         if status == "error":
             error = message.get("error")
             code = error.get("code") if isinstance(error, dict) else None
@@ -475,7 +478,8 @@ class MessageValidator:
             if kind is not None and info is not None and code not in info.errors:
                 found.append(Violation("$.error.code", f"{message.get('command')} never answers {code}; it may "
                                        f"answer {', '.join(info.errors)}", "x-stui-command.errors", "ERR-2"))
-            return _merge(found, _stray_values(message, kind or self.any_error))
+            stray = _stray_values(message, kind or self.any_error) if has_float or has_null else []
+            return _merge(found, stray)
         if isinstance(status, str):
             # Any other status string: which members to expect is unknowable, so only the status is wrong.
             return [Violation("$.status", f"status must be 'success' or 'error', not {status[:32]!r}", "enum")]

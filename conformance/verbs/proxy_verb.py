@@ -48,6 +48,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--fail-fast", action="store_true", help="stop at the first violation of a MUST requirement")
     p.add_argument("--timeout", dest="timeout_s", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
                    help="a request without a reply after S seconds is a violation (TRN-3; default %(default)s)")
+    p.add_argument("--judge", choices=("thread", "process"), default="process",
+                   help="where the checks run: a process of their own (default: they never hold the relay's"
+                        " interpreter lock) or a thread of the relay's (one process less)")
     p.add_argument("--quiet", action="store_true", help="no line per connection; violations and summary only")
     p.add_argument("--no-color", action="store_true", help="plain output even on a terminal")
     p.set_defaults(handler=run)
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         out.flush()
 
     def event(item: dict[str, Any]) -> None:
-        if item["kind"] == "upstream-unavailable":
+        if item["kind"] == "upstream-unavailable" or item["kind"] in ("judge-backlog", "judge-error"):
             out.line(("warning", "warn"), f": {item['detail']}")
         elif not args.quiet and item["kind"] in ("connect", "disconnect"):
             socket_kind = f" ({item['socket']})" if item.get("socket") else ""
@@ -72,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
         out.flush()
 
     try:
+        # A judge process prints violations itself, as it finds them (conformance/proxy.py).
         proxy = Proxy(args.listen, args.upstream, transcript=args.transcript, findings_file=args.violations,
-                      on_finding=finding, on_event=event, timeout_s=args.timeout_s, fail_fast=args.fail_fast)
+                      on_finding=finding, on_event=event, timeout_s=args.timeout_s, fail_fast=args.fail_fast,
+                      judge=args.judge)
     except OSError as exc:
         print(f"stui-conformance proxy: {exc}", file=sys.stderr)
         return 2
@@ -81,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         try:
             endpoint = proxy.start()
-        except (ProxyUnavailable, OSError) as exc:
+        except (ProxyUnavailable, OSError) as exc:  # cannot listen, or the judge process did not start
             print(f"stui-conformance proxy: {exc}", file=sys.stderr)
             return 2
         for signum in (signal.SIGINT, signal.SIGTERM):

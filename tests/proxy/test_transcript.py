@@ -193,3 +193,27 @@ def test_proxy_usage_errors_exit_2(server) -> None:
     taken = subprocess.run([*CLI, "proxy", "--listen", upstream, "--upstream", upstream], capture_output=True,
                            text=True, timeout=60)
     assert taken.returncode == 2 and "cannot listen" in taken.stderr
+
+
+@pytest.mark.parametrize("judge", ["process", "thread"])
+def test_fail_fast_ends_the_proxy_process_with_exit_1(server, tmp_path, judge) -> None:
+    upstream = server()
+    process = subprocess.Popen([*CLI, "proxy", "--listen", "tcp://127.0.0.1:0", "--upstream", upstream, "--fail-fast",
+                                "--judge", judge, "--no-color"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        endpoint = process.stdout.readline().split()[-1]
+        link = Link(endpoint)
+        try:
+            hello(link)
+            link.send_raw([json.dumps(request("session.create", {"client_id": "x", "extra": 1})).encode()])
+            status = process.wait(30)
+        finally:
+            link.close()
+        out = process.stdout.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+    assert status == 1
+    assert "VIOLATION [CLT-2]" in out and "stopped at the first MUST violation" in out

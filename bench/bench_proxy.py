@@ -4,9 +4,9 @@
 Run: python bench/bench_proxy.py [--rounds R] [--requests N] [--window W]
 
 One reference server process and, in front of it: a bare relay (forwarding and nothing else, one DEALER
-per client as the proxy does: the floor of any Python relay here), the proxy with its judge in a process of
-its own (the default), the proxy with its judge in a thread, and the default proxy writing a transcript
-(all `--quiet`). The kit's ProtocolClient (DEALER, raw frames, nothing decoded in the timed loop) sends
+per client as the proxy does: the floor of any Python relay here), the proxy as it comes (its judge in a
+thread), the proxy with its judge in a process of its own (`--judge process`), and the proxy as it comes
+writing a transcript (all `--quiet`). The kit's ProtocolClient (DEALER, raw frames, nothing decoded in the timed loop) sends
 `session.validate` of one live session - each request with its own id, the proxies checking every request
 and every reply - over every path, alternating rounds so that noise on this shared machine hits each alike.
 Prints p50/p99 round-trip latency and sequential and pipelined throughput per path, and what each adds: p50
@@ -136,13 +136,13 @@ def main() -> None:
         assert server.endpoint
         transcript = Path(work) / "transcript.jsonl"
         with ServerProcess([sys.executable, "-c", BARE_RELAY, server.endpoint], name="bare relay") as bare, \
-                ProxyProcess(server.endpoint, "--judge", "process") as judged_apart, \
                 ProxyProcess(server.endpoint, "--judge", "thread") as judged_inside, \
+                ProxyProcess(server.endpoint, "--judge", "process") as judged_apart, \
                 ProxyProcess(server.endpoint, "--transcript", str(transcript)) as recording:
             assert bare.endpoint
-            paths = {"direct": server.endpoint, "bare relay": bare.endpoint, "proxy": judged_apart.endpoint,
-                     "proxy, thread judge": judged_inside.endpoint, "proxy+transcript": recording.endpoint}
-            proxies = (judged_apart, judged_inside, recording)
+            paths = {"direct": server.endpoint, "bare relay": bare.endpoint, "proxy": judged_inside.endpoint,
+                     "proxy, judge process": judged_apart.endpoint, "proxy+transcript": recording.endpoint}
+            proxies = (judged_inside, judged_apart, recording)
             clients = {name: ProtocolClient(endpoint, "dealer", timeout_s=30) for name, endpoint in paths.items()}
             try:
                 created = clients["direct"].call("session.create", {"client_id": "bench"}).reply["result"]
@@ -184,7 +184,7 @@ def main() -> None:
         figures[name] = (p50, p99, statistics.median(seq[name]), statistics.median(pipe[name]))
         print(f"{name:<20} {p50:>8.0f} {p99:>8.0f} {figures[name][2]:>10,.0f} {figures[name][3]:>16,.0f}")
     direct = figures["direct"]
-    for name in ("bare relay", "proxy", "proxy, thread judge", "proxy+transcript"):
+    for name in ("bare relay", "proxy", "proxy, judge process", "proxy+transcript"):
         f = figures[name]
         added = f[0] - direct[0]
         verdict = "within" if added <= TARGET_ADDED_P50_US else "ABOVE"

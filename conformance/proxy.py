@@ -10,11 +10,13 @@ REQ and DEALER clients, several at once, work as they do without the proxy. Two 
 2. the judge (`Judge`) takes the messages in the order they passed and runs `TrafficChecker`
    (protocol/traffic_checks.py): the client rules on requests, the reply checks of `run` on replies paired
    with their requests, requests unanswered within `timeout_s`; it writes the transcript and the findings.
-The judge runs in a thread of the relay's process (`judge="thread"`: embedding, tests) or in a process of
-its own (`judge="process"`, what the command line uses, conformance/proxy_judge.py): then judging never
-holds the relay's interpreter lock, and the relay's only extra work per message is one send of the frames
-(zero-copy) to the judge. Either way judging never stands between a message and its forwarding; a judge
-that falls behind a burst catches up later (nothing is dropped from judging).
+The judge runs in a thread of the relay's process (`judge="thread"`, the default; the command line then has
+the interpreter lock switched every 100 us instead of 5 ms, so the relay never waits long for it) or in a
+process of its own (`judge="process"`, conformance/proxy_judge.py: judging then never holds the relay's
+lock, and the relay's only extra work per message is one send of the frames to the judge; on this 2-core
+machine the thread measured faster, bench/bench_proxy.py). Either way judging never stands between a
+message and its forwarding; a judge that falls behind a burst catches up later (nothing is dropped from
+judging).
 
 Findings go out of band only - `on_finding` (thread judge), the judge process's standard output, and
 `findings_file` (JSON Lines) - never into the traffic. `transcript` records every message
@@ -60,6 +62,9 @@ PROBE_TIMEOUT_S = 2.0
 JUDGE_START_TIMEOUT_S = 30.0
 JUDGE_FINISH_TIMEOUT_S = 60.0
 JUDGE_BACKLOG = 10_000
+# With a thread judge the command line switches the interpreter lock this often (default 5 ms), so the relay
+# never waits long for the judge.
+THREAD_JUDGE_SWITCH_INTERVAL_S = 0.0001
 
 JudgeMode = Literal["thread", "process"]
 

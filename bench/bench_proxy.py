@@ -6,12 +6,12 @@ Run: python bench/bench_proxy.py [--rounds R] [--requests N] [--window W]
 One reference server process and, in front of it: a bare relay (forwarding and nothing else, one DEALER
 per client as the proxy does: the floor of any Python relay here), the proxy as it comes (its judge in a
 thread), the proxy with its judge in a process of its own (`--judge process`), and the proxy as it comes
-writing a transcript (all `--quiet`). The kit's ProtocolClient (DEALER, raw frames, nothing decoded in the timed loop) sends
-`session.validate` of one live session - each request with its own id, the proxies checking every request
-and every reply - over every path, alternating rounds so that noise on this shared machine hits each alike.
-Prints p50/p99 round-trip latency and sequential and pipelined throughput per path, and what each adds: p50
-difference against the target of issue 14 (at most 100 us added to a round trip's p50) and throughput
-ratios. Figures only; tests check behaviour.
+writing a transcript (all `--quiet`). The kit's ProtocolClient (DEALER, raw frames, nothing decoded in
+the timed loop) sends `session.validate` of one live session - each request with its own id, the proxies
+checking every request and every reply - over every path, alternating rounds so that noise on this shared
+machine hits each alike. Prints p50/p99 round-trip latency and sequential and pipelined throughput per
+path, and what each adds: p50 difference against the target of issue 14 (at most 100 us added to a round
+trip's p50) and throughput ratios. Figures only; tests check behaviour.
 """
 
 from __future__ import annotations

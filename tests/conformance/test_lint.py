@@ -130,7 +130,9 @@ def defect_bundles(root: Path) -> str:
 
 
 def defect_versions(root: Path) -> str:
-    edit_text(root / "spec" / "README.md", "Spec edition: **1.0.0**", "Spec edition: **1.1.0**")
+    edition = re.search(r"Spec edition: \*\*([0-9.]+)\*\*", (root / "spec" / "README.md").read_text(encoding="utf-8"))
+    assert edition is not None
+    edit_text(root / "spec" / "README.md", edition.group(0), "Spec edition: **1.1.0**")
     return "MAJOR.MINOR must be the protocol version"
 
 

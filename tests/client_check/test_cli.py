@@ -6,6 +6,7 @@ against its schema, JUnit XML), with no token in any output.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -156,3 +157,23 @@ def test_help_documents_every_scenario():
     assert done.returncode == 0
     for scenario in SCENARIOS:
         assert f"  {scenario.name}\n" in done.stdout
+
+
+SCRIPT = Path(__file__).resolve().parents[2] / "docs" / "ci" / "client-check.sh"
+
+
+@pytest.mark.parametrize(("broken", "status"), [([], 0), (["--broken", "new-id-retry"], 1)])
+def test_the_ci_script_runs_a_client_scenario_by_scenario(tmp_path, broken, status):
+    env = {**os.environ, "STUI_CONFORMANCE": f"{sys.executable} -m stui_protocol_kit.conformance.cli"}
+    done = subprocess.run(
+        ["bash", str(SCRIPT), "--scenario", "slow-reply", "--scenario", "resume-expired", "--reply-delay", "1",
+         "--reports", str(tmp_path / "reports"), "--", sys.executable, str(CLIENT), "{endpoint}", *broken],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == status, done.stdout + done.stderr
+    assert sorted(p.name for p in (tmp_path / "reports").glob("*.json")) == ["resume-expired.json", "slow-reply.json"]
+    for report in (tmp_path / "reports").glob("*.json"):
+        formats.read_client_check_report(report)
+    if status:
+        assert "slow-reply (exit 1)" in done.stderr
+    else:
+        assert "all 2 scenario(s) passed" in done.stdout

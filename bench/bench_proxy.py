@@ -191,7 +191,10 @@ def main() -> None:
         print(f"{name}: adds {added:.0f} us to the p50 round trip ({verdict} the {TARGET_ADDED_P50_US:.0f} us target),"
               f" {f[1] - direct[1]:.0f} us to p99; throughput {f[2] / direct[2]:.2f}x sequential,"
               f" {f[3] / direct[3]:.2f}x pipelined of the direct connection")
-    print(f"the proxies reported {len(violations)} violation(s); the transcript holds {recorded} lines")
+    found = sorted({line.split("[", 1)[1].split("]", 1)[0] for line in violations if "[" in line})
+    print(f"the proxies reported {len(violations)} violation(s) ({', '.join(found) or 'none'}: the timed requests"
+          " go without a hello first, a SHOULD); the transcript holds {recorded} lines".replace("{recorded}",
+                                                                                            str(recorded)))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,11 @@ RULES: dict[str, tuple[tuple[str, ...], str]] = {
     "protocol/framing.py": (("zmq", "socket", "time"), "must never do I/O"),
     "protocol/codec.py": (("zmq", "socket", "sqlite3"), "Pure functions"),
     "protocol/facts.py": (("zmq", "sqlite3", "time"), "never do I/O beyond"),
+    "protocol/client_rules.py": (SANS_IO, "must never do I/O or read a clock"),
+    "protocol/traffic_checks.py": (SANS_IO, "must never do I/O or read a clock"),
+    "conformance/client_check/scenarios.py": (SANS_IO, "must never do I/O or read a clock"),
+    "conformance/client_check/catalog.py": ((*SANS_IO, f"{PACKAGE}.reference_server"),
+                                            "must never do I/O and never import the reference server"),
 }
 
 

@@ -92,8 +92,9 @@ def test_a_correct_client_and_the_reference_server_pass_and_the_transcript_holds
 @pytest.mark.parametrize(("answer", "requirements"), [
     # a reply to nothing: the request is answered twice
     (lambda f: [hello_reply(f), hello_reply(f)], ["TRN-3"]),
-    # an id that is not the request's
-    (lambda f: [hello_reply(f, id="other")], ["ENV-3"]),
+    # an id that is not the request's, and the right id with another command
+    (lambda f: [hello_reply(f, id="other")], ["ENV-3:echo-id"]),
+    (lambda f: [hello_reply(f, command="session.validate")], ["ENV-3:echo-command"]),
     # a result that breaks its schema, and a float for an integer
     (lambda f: [hello_reply(f, result={"protocol_versions": ["1.0"]})], ["ENV-3"]),
     (lambda f: [[*f[:-1], json.dumps({**json.loads(hello_reply(f)[-1]), "result": {
@@ -118,7 +119,7 @@ def test_every_reply_check_can_fail_through_the_proxy(proxy, scripted, answer, r
         sock.close(0)
         context.term()
     running.stop()
-    found = running.requirements()
+    found = running.requirements() + [f"{f.problem.requirement}:{f.problem.rule}" for f in running.findings]
     for requirement in requirements:
         assert requirement in found, [f.as_dict() for f in running.findings]
 

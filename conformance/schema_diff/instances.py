@@ -10,7 +10,7 @@ jsonschema (`from_schema`) with the same fixed seed. Every value is checked with
 some keywords (spec/14-schemas.md 14.6).
 
 `search(strategy, condition)` is the one place hypothesis's `find` is called: deterministic (a fixed
-`random.Random(seed)`, no database) and bounded (`max_examples`).
+`random.Random(seed)`, no database, `seed_only_generation`) and bounded (`max_examples`).
 
 This module must never decide what a change means or how a witness is told.
 """
@@ -24,6 +24,7 @@ import zlib
 from functools import lru_cache
 from typing import Any
 
+from stui_protocol_kit.conformance.reproducible import seed_only_generation
 from stui_protocol_kit.conformance.schema_diff.checking import checker
 from stui_protocol_kit.conformance.schema_diff.compare import as_schema, closure, enum_of, types_of
 
@@ -50,12 +51,13 @@ def search(strategy: Any, condition: Any, *, seed: int, max_examples: int) -> tu
     from hypothesis.errors import HypothesisException
 
     try:
-        value = find(
-            strategy, condition,
-            settings=settings(database=None, max_examples=max_examples, deadline=None,
-                              suppress_health_check=list(HealthCheck), phases=[Phase.generate]),
-            random=random.Random(seed),
-        )
+        with seed_only_generation():
+            value = find(
+                strategy, condition,
+                settings=settings(database=None, max_examples=max_examples, deadline=None,
+                                  suppress_health_check=list(HealthCheck), phases=[Phase.generate]),
+                random=random.Random(seed),
+            )
     except HypothesisException:  # NoSuchExample, Unsatisfiable, InvalidArgument from the strategy
         return False, None
     except (ValueError, TypeError, RecursionError):  # hypothesis-jsonschema refusing a schema
@@ -67,8 +69,9 @@ SHRINK_BUDGET = 400  # condition calls per shrink
 
 
 def shrink(value: Any, condition: Any, budget: int = SHRINK_BUDGET) -> Any:
-    """A smaller value that still satisfies `condition`: members and items dropped, strings cut and
-    written with '0', numbers moved towards 0. Greedy, bounded by `budget` calls of `condition`."""
+    """A smaller value that still satisfies `condition`: members and items dropped, strings cut,
+    written with '0' and their characters put in order, numbers moved towards 0.
+    Greedy, bounded by `budget` calls of `condition`."""
     calls = 0
 
     def holds(candidate: Any) -> bool:
@@ -120,10 +123,19 @@ def _smaller(value: Any):
             yield "0" * len(value)
         if set(value) - {"0", "a"}:
             yield "a" * len(value)
+        # Characters in order, then one character kept among '0's: the same few characters that
+        # hypothesis happened to place anywhere end in one canonical string, so a witness does not
+        # depend on where generation put them (nor on the budget running out half-way along a string).
+        ordered = "".join(sorted(value))
+        if ordered != value:
+            yield ordered
+        kept = [i for i, ch in enumerate(value) if ch != "0"]
+        if 1 < len(kept) <= 64:
+            for i in kept:
+                yield "0" * i + value[i] + "0" * (len(value) - i - 1)
         if len(value) <= 64:
-            for i, ch in enumerate(value):
-                if ch != "0":
-                    yield value[:i] + "0" + value[i + 1:]
+            for i in kept:
+                yield value[:i] + "0" + value[i + 1:]
         return
     if isinstance(value, list):
         if value:

@@ -33,8 +33,9 @@ impl SocketKind {
 pub enum CallError {
     /// No reply after every attempt.
     Timeout { attempts: u32, waited: Duration },
-    /// A reply to this request that the v1 types cannot read (an unknown error code, a broken reply):
-    /// the request failed, and nothing is assumed about the session (spec ERR-5).
+    /// A reply to this request that the v1 types cannot read (a broken reply; an unknown error code
+    /// is readable, as `ErrorBody::Unknown`): the request failed, and nothing is assumed about the
+    /// session (spec ERR-5).
     Undecodable(String),
     /// The socket failed.
     Transport(zmq::Error),
@@ -172,7 +173,7 @@ mod tests {
     use std::sync::mpsc;
     use std::thread;
 
-    use stui_protocol::{Command, HelloParameters};
+    use stui_protocol::{Command, ErrorBody, ErrorReply, HelloParameters};
 
     use super::*;
     use crate::ids::new_request_id;
@@ -299,13 +300,18 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_error_code_fails_the_request_without_hanging() {
+    fn an_unknown_error_code_is_a_reply_to_the_request() {
+        // ERR-5: a newer server's code is an answer (the request failed), not an unreadable reply.
         let (endpoint, _received, server) = scripted_server(vec![Act::UnknownCode]);
         let mut connection =
             Connection::connect(&endpoint, SocketKind::Dealer, Duration::from_millis(2000), 1).unwrap();
-        match connection.call(&hello()) {
-            Err(CallError::Undecodable(why)) => assert!(why.contains("Teapot"), "{why}"),
-            other => panic!("expected an undecodable reply, got {other:?}"),
+        let request = hello();
+        match connection.call(&request) {
+            Ok(Response::Error(ErrorReply { id, error: ErrorBody::Unknown(unknown), .. })) => {
+                assert_eq!(id.as_ref(), Some(&request.id));
+                assert_eq!((unknown.code.as_str(), unknown.message.as_str()), ("Teapot", "newer server"));
+            }
+            other => panic!("expected an error reply with an unknown code, got {other:?}"),
         }
         server.join().unwrap();
     }

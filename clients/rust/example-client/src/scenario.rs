@@ -56,7 +56,7 @@ fn short(id: &SessionId) -> String {
 fn describe(reply: &Response) -> String {
     match reply {
         Response::Success(success) => format!("a {} success", success.result.command()),
-        Response::Error(ErrorReply { error, .. }) => format!("{}: {}", error.code(), error.message()),
+        Response::Error(ErrorReply { error, .. }) => format!("{}: {}", error.code_name(), error.message()),
     }
 }
 
@@ -175,13 +175,13 @@ impl<'a> Run<'a> {
                 self.say(format!(
                     "saved session {} is gone ({}); creating a new one",
                     short(&saved.session_id),
-                    error.code()
+                    error.code_name()
                 ));
                 session_file::remove(&self.config.session_file)
                     .map_err(|e| Failure(format!("removing {}: {e}", self.config.session_file.display())))?;
                 self.create()
             }
-            Err(other) => fail(format!("session.resume: {}: {}", other.code(), other.message())),
+            Err(other) => fail(format!("session.resume: {}: {}", other.code_name(), other.message())),
         }
     }
 
@@ -307,7 +307,9 @@ pub fn run(config: &Config) -> Result<String, Failure> {
     let reread = session_file::load(&config.session_file).map_err(|e| Failure(e.to_string()))?;
     let resumed = match run.resume(&reread)? {
         Ok(resumed) => resumed,
-        Err(error) => return fail(format!("session.resume after reconnecting: {}: {}", error.code(), error.message())),
+        Err(error) => {
+            return fail(format!("session.resume after reconnecting: {}: {}", error.code_name(), error.message()))
+        }
     };
     if resumed.revision != session.revision || resumed.state.preferences != preferences {
         return fail(format!(
@@ -362,7 +364,9 @@ pub fn run(config: &Config) -> Result<String, Failure> {
     // Resolve: read what the other client saved, then save ours on top of it.
     let latest = match run.resume(&session)? {
         Ok(resumed) => resumed,
-        Err(error) => return fail(format!("session.resume after a conflict: {}: {}", error.code(), error.message())),
+        Err(error) => {
+            return fail(format!("session.resume after a conflict: {}: {}", error.code_name(), error.message()))
+        }
     };
     let resolved = run.call(&Run::snapshot_request(&session, ours, latest.revision))?;
     match snapshotted(&resolved) {

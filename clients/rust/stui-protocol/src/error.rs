@@ -4,16 +4,26 @@
 //! Lenient where the spec asks a client to be (CMP-2): members a type does not know are ignored, in
 //! `error` and in `details`. So `SessionNotFound` and `InvalidToken` details that are not empty, which
 //! the schema forbids (a server bug, SEC-3), are accepted and read as empty.
+//!
+//! A code the registry does not hold (a newer server's, spec ERR-5) is read as
+//! [`ErrorBody::Unknown`]: the request failed, and nothing more is known. A registry code whose
+//! `details` do not match its type is still refused: the catch-all is for codes, never for broken
+//! details of a known code.
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::checks;
 use crate::scalar::{CommandName, ObjectId, ProtocolVersion, Timestamp};
 
 /// The error object: code, human-readable `message` (shown to people, never parsed: spec ENV-8) and
 /// the code's `details`.
+///
+/// Read it with serde (`serde_json::from_value::<ErrorBody>`, or as part of a [`crate::Response`]):
+/// the derive below is `remote = "Self"`, so the path `ErrorBody::deserialize` names the derived,
+/// registry-only reader, which the `Deserialize` impl further down calls for registry codes only.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "code")]
+#[serde(remote = "Self", tag = "code")]
 pub enum ErrorBody {
     InvalidRequest {
         #[serde(deserialize_with = "checks::non_empty")]
@@ -83,9 +93,57 @@ pub enum ErrorBody {
         #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "checks::present")]
         details: Option<InternalErrorDetails>,
     },
+    /// A code that v1's registry does not hold, as a newer server may send (spec ERR-5, CLT-11):
+    /// treat it as a failure of that request and assume nothing about the session.
+    #[serde(skip)]
+    Unknown(UnknownError),
 }
 
-/// The registry's codes, for matching without the details.
+/// The error object of a code this crate does not know. `details`, when present, is kept as the JSON
+/// object it was (for logs); nothing in it has a meaning a v1 client can rely on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnknownError {
+    #[serde(deserialize_with = "checks::non_empty")]
+    pub code: String,
+    #[serde(deserialize_with = "checks::non_empty")]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "checks::present")]
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Serialize for ErrorBody {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            // Written as read: `code`, `message` and `details` (when there were any).
+            ErrorBody::Unknown(unknown) => unknown.serialize(serializer),
+            // The derived writer (remote = "Self"): `{"code": …, "message": …, "details": …}`.
+            registered => ErrorBody::serialize(registered, serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorBody {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Dispatch on `code` first: a registry code is read by its own variant, strictly (its details
+        // type); any other code is an `Unknown` error. So a known code with broken details is refused,
+        // never read as unknown.
+        let error = serde_json::Value::deserialize(deserializer)?;
+        let registered = match error.get("code") {
+            Some(serde_json::Value::String(code)) => ErrorCode::from_name(code).is_some(),
+            Some(_) => return Err(D::Error::custom("`error.code` is not a string")),
+            None if error.is_object() => return Err(D::Error::missing_field("code")),
+            None => return Err(D::Error::custom("`error` is not a JSON object")),
+        };
+        if registered {
+            ErrorBody::deserialize(error).map_err(D::Error::custom)
+        } else {
+            UnknownError::deserialize(error).map(ErrorBody::Unknown).map_err(D::Error::custom)
+        }
+    }
+}
+
+/// The registry's codes, for matching without the details. A code outside the registry has no
+/// `ErrorCode` ([`ErrorBody::code`] is `None`; [`ErrorBody::code_name`] gives its text).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -121,6 +179,11 @@ impl ErrorCode {
         ErrorCode::InternalError,
     ];
 
+    /// The registry code named `name`, or `None` for a code v1 does not define.
+    pub fn from_name(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.iter().copied().find(|code| code.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidRequest => "InvalidRequest",
@@ -147,8 +210,10 @@ impl std::fmt::Display for ErrorCode {
 }
 
 impl ErrorBody {
-    pub fn code(&self) -> ErrorCode {
-        match self {
+    /// The registry code; `None` for a code v1 does not define ([`ErrorBody::Unknown`]).
+    pub fn code(&self) -> Option<ErrorCode> {
+        Some(match self {
+            ErrorBody::Unknown(_) => return None,
             ErrorBody::InvalidRequest { .. } => ErrorCode::InvalidRequest,
             ErrorBody::UnknownCommand { .. } => ErrorCode::UnknownCommand,
             ErrorBody::UnsupportedVersion { .. } => ErrorCode::UnsupportedVersion,
@@ -162,6 +227,14 @@ impl ErrorBody {
             ErrorBody::EvaluationError { .. } => ErrorCode::EvaluationError,
             ErrorBody::ObjectNotFound { .. } => ErrorCode::ObjectNotFound,
             ErrorBody::InternalError { .. } => ErrorCode::InternalError,
+        })
+    }
+
+    /// The code as the server wrote it, registry or not: for logs and messages to people.
+    pub fn code_name(&self) -> &str {
+        match self {
+            ErrorBody::Unknown(unknown) => &unknown.code,
+            registered => registered.code().map(ErrorCode::as_str).unwrap_or_default(),
         }
     }
 
@@ -180,7 +253,8 @@ impl ErrorBody {
             | ErrorBody::LimitExceeded { message, .. }
             | ErrorBody::EvaluationError { message, .. }
             | ErrorBody::ObjectNotFound { message, .. }
-            | ErrorBody::InternalError { message, .. } => message,
+            | ErrorBody::InternalError { message, .. }
+            | ErrorBody::Unknown(UnknownError { message, .. }) => message,
         }
     }
 }

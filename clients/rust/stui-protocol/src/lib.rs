@@ -18,6 +18,8 @@
 //! * every integer is a `u64` from its schema minimum to 2^53-1; `1800.0` or `3e0` is refused.
 //! * requests are strict (unknown members refused, as a server does); replies are lenient (unknown
 //!   members ignored, as a client must be, CMP-2).
+//! * an error code outside v1's registry is read as [`ErrorBody::Unknown`], a failure of that request
+//!   (ERR-5); a registry code is read by its own variant, strictly.
 //! * identifiers are checked string types ([`SessionId`], [`Token`], [`Timestamp`], ...); a [`Token`]
 //!   never shows itself in `Debug` output.
 //!
@@ -35,7 +37,7 @@ pub use checks::MAX_SAFE_INTEGER;
 pub use error::{
     EmptyDetails, ErrorBody, ErrorCode, EvaluationErrorDetails, InternalErrorDetails, InvalidRequestDetails,
     LimitExceededDetails, ObjectNotFoundDetails, PayloadTooLargeDetails, RevisionConflictDetails, SessionClosedDetails,
-    SessionExpiredDetails, UnknownCommandDetails, UnsupportedVersionDetails, Violation,
+    SessionExpiredDetails, UnknownCommandDetails, UnknownError, UnsupportedVersionDetails, Violation,
 };
 pub use request::{
     Command, CreateParameters, EvaluateParameters, HelloParameters, InspectParameters, InspectTarget, Request,

@@ -150,3 +150,73 @@ fn a_token_never_shows_in_debug_output() {
     let shown = format!("{:?}", reply(created).unwrap());
     assert!(!shown.contains(TOKEN), "{shown}");
 }
+
+fn error_reply(error: Value) -> Value {
+    json!({"id": "r-9", "version": "1.0", "command": "session.validate", "status": "error", "error": error,
+           "timestamp": TS})
+}
+
+#[test]
+fn an_unknown_error_code_is_read_as_a_failure_of_the_request() {
+    // ERR-5 and CLT-11: a newer server's code is a failure of that request, not an unreadable reply.
+    let overloaded = error_reply(json!({"code": "Overloaded", "message": "try again later",
+                                        "details": {"retry_after_ms": 250, "hint": null}, "trace": "t-1"}));
+    let read = reply(overloaded.clone()).unwrap();
+    let (error, id) = match &read {
+        Response::Error(ErrorReply { error, id, .. }) => (error, id),
+        other => panic!("not an error reply: {other:?}"),
+    };
+    assert_eq!(id.as_ref().map(RequestId::as_str), Some("r-9"));
+    assert_eq!(error.code(), None);
+    assert_eq!(error.code_name(), "Overloaded");
+    assert_eq!(error.message(), "try again later");
+    let unknown = match error {
+        ErrorBody::Unknown(unknown) => unknown,
+        other => panic!("not read as unknown: {other:?}"),
+    };
+    // Its details are kept as they were, for logs; unknown members of `error` itself are ignored.
+    assert_eq!(Value::Object(unknown.details.clone().unwrap()), json!({"retry_after_ms": 250, "hint": null}));
+    let mut expected = overloaded;
+    expected["error"].as_object_mut().unwrap().remove("trace");
+    assert_eq!(serde_json::to_value(&read).unwrap(), expected);
+
+    // Without details it writes none back.
+    let bare = error_reply(json!({"code": "Timeout", "message": "timed out"}));
+    assert_eq!(serde_json::to_value(reply(bare.clone()).unwrap()).unwrap(), bare);
+}
+
+#[test]
+fn the_catch_all_never_hides_a_broken_registry_error() {
+    // A registry code is read by its own type: broken details stay an error, not an "unknown" code.
+    let broken = [
+        json!({"code": "RevisionConflict", "message": "m", "details": {"current_revision": "4", "expected_revision": 3}}),
+        json!({"code": "RevisionConflict", "message": "m"}),
+        json!({"code": "SessionExpired", "message": "m", "details": {}}),
+        json!({"code": "InvalidRequest", "message": "", "details": {"reason": "json"}}),
+    ];
+    for error in broken {
+        assert!(reply(error_reply(error.clone())).is_err(), "accepted {error}");
+    }
+    // An unknown code still needs the envelope's `code` and `message` (ENV-8), and no null.
+    let malformed = [
+        json!({"code": 7, "message": "m"}),
+        json!({"message": "m"}),
+        json!({"code": "", "message": "m"}),
+        json!({"code": "Overloaded"}),
+        json!({"code": "Overloaded", "message": ""}),
+        json!({"code": "Overloaded", "message": "m", "details": null}),
+        json!({"code": "Overloaded", "message": "m", "details": [1]}),
+        json!("Overloaded"),
+    ];
+    for error in malformed {
+        assert!(reply(error_reply(error.clone())).is_err(), "accepted {error}");
+    }
+    // Registry codes are told apart by exact name: a near miss is a code v1 does not know.
+    let near = reply(error_reply(json!({"code": "revisionConflict", "message": "m"}))).unwrap();
+    assert!(
+        matches!(&near, Response::Error(ErrorReply { error: ErrorBody::Unknown(u), .. }) if u.code == "revisionConflict")
+    );
+    for code in ErrorCode::ALL {
+        assert_eq!(ErrorCode::from_name(code.as_str()), Some(code));
+    }
+}

@@ -4,7 +4,10 @@
 //!   message without the members v1 does not define, which a client ignores);
 //! * every invalid request (the kit's mutations of valid ones) is refused;
 //! * every boundary value (a constrained member of a valid message set just inside or just outside
-//!   its constraint) gets the verdict the kit's validator gives it: accepted exactly when valid;
+//!   its constraint) gets the verdict the kit's validator gives it: accepted exactly when valid; the
+//!   one exception is an error reply whose `error.code` the registry does not hold, which the schemas
+//!   refuse (a v1 server must not send it) and a client must accept as a failure of the request
+//!   (ERR-5, CLT-11): it must be read as `ErrorBody::Unknown` and written back unchanged;
 //! * the corpus names exactly the commands and error codes the types know, so a command or code added
 //!   to or removed from the schemas fails here as well as in the round trip.
 //!
@@ -19,7 +22,7 @@ use std::path::{Path, PathBuf};
 use common::{diff, round_trip, Kind};
 use serde::Deserialize;
 use serde_json::Value;
-use stui_protocol::{ErrorCode, COMMANDS};
+use stui_protocol::{ErrorBody, ErrorCode, ErrorReply, Response, COMMANDS};
 
 #[derive(Deserialize)]
 struct Line {
@@ -38,6 +41,14 @@ struct Line {
     commands: Vec<String>,
     #[serde(default)]
     error_codes: Vec<String>,
+}
+
+/// The code of an error reply whose `error.code` is a non-empty string outside v1's registry.
+fn unknown_code(body: &Value) -> Option<String> {
+    match body.pointer("/error/code") {
+        Some(Value::String(code)) if !code.is_empty() && ErrorCode::from_name(code).is_none() => Some(code.clone()),
+        _ => None,
+    }
 }
 
 fn corpus_path() -> PathBuf {
@@ -92,6 +103,24 @@ fn generated_messages_round_trip_and_invalid_ones_are_refused() {
             "boundary" => {
                 let kind = if line.direction == "request" { Kind::Request } else { Kind::Response };
                 let valid = line.valid.unwrap_or_else(|| panic!("line {}: no verdict", n + 1));
+                let original: Value = serde_json::from_str(&line.body).unwrap();
+                if let (Some(code), Kind::Response, false) = (unknown_code(&original), kind, valid) {
+                    // Refused by the schemas, read by a client as a failed request (ERR-5).
+                    *counts.entry("boundary: unknown error code read as Unknown".into()).or_default() += 1;
+                    let read: Result<Response, _> = serde_json::from_str(&line.body);
+                    match (&read, round_trip(kind, &line.body)) {
+                        (Ok(Response::Error(ErrorReply { error: ErrorBody::Unknown(u), .. })), Ok(written))
+                            if u.code == code && written == original => {}
+                        _ => failures.push(format!(
+                            "line {} ({}): an unknown error code not read as ErrorBody::Unknown and written back \
+                             unchanged: {read:?}\n  {}",
+                            n + 1,
+                            line.label,
+                            line.body
+                        )),
+                    }
+                    continue;
+                }
                 match (round_trip(kind, &line.body), valid) {
                     (Ok(_), true) | (Err(_), false) => {}
                     (Ok(_), false) => failures.push(format!(

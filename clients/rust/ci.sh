@@ -7,7 +7,9 @@
 #  2. builds the workspace (the crate, its tests, the example client);
 #  3. writes the generated-message corpus with the kit's generators (generate_corpus.py, which fails
 #     when the corpus does not cover the schemas) and runs `cargo test` (vectors + corpus + unit tests);
-#  4. runs the example client against the reference server, in DEALER and REQ mode (example-check.sh).
+#  4. runs the example client against the reference server, in DEALER and REQ mode (example-check.sh);
+#  5. runs the example client under `stui-conformance client-check`, every scenario, DEALER and REQ
+#     (client-check-example.sh, through the kit's docs/ci/client-check.sh): any violation fails CI.
 #
 # Needs the kit installed for $PYTHON (default python3), as .ci/run does. Environment:
 #   PYTHON   the interpreter that has stui_protocol_kit (default: python3)
@@ -19,6 +21,7 @@ export CARGO_TERM_COLOR=never
 
 step() { printf '\n== %s\n' "$*"; }
 elapsed() { echo "   ($(( $(date +%s) - $1 )) s)"; }
+ci_started=$(date +%s)
 
 # -- 1. Debian packages -----------------------------------------------------------------------------
 packages=(
@@ -87,4 +90,11 @@ started=$(date +%s)
 PYTHON="$PYTHON" CARGO="$CARGO" ./example-check.sh
 elapsed "$started"
 
+# -- 5. the example client under client-check, every scenario -------------------------------------
+step "example client under stui-conformance client-check (every scenario, DEALER and REQ)"
+started=$(date +%s)
+PYTHON="$PYTHON" CARGO="$CARGO" ./client-check-example.sh
+elapsed "$started"
+
 step "rust client kit: ok"
+elapsed "$ci_started"

@@ -59,6 +59,8 @@ run_client() { # name, then client arguments; output to $work/client.NAME.log, s
 start_server 1
 run_client dealer --endpoint "$endpoint" --socket dealer --session-file "$session" --no-close \
     || fail "the DEALER run did not complete"
+grep -q ' ok: .* 0 failed and survived$' "$work/client.dealer.log" \
+    || fail "a request of the DEALER run failed against the reference server"
 mode=$(stat -c %a "$session")
 [ "$mode" = 600 ] || fail "the session file has mode $mode, not 600"
 token=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"])' "$session")
@@ -71,6 +73,8 @@ STUI_ENDPOINT=$endpoint run_client req --socket req --session-file "$session" \
     || fail "the REQ run did not complete"
 grep -q 'resumed saved session .* (source Durable)' "$work/client.req.log" \
     || fail "the REQ run did not resume the saved session from storage after the restart"
+grep -q ' ok: .* 0 failed and survived$' "$work/client.req.log" \
+    || fail "a request of the REQ run failed against the reference server"
 [ ! -e "$session" ] || fail "the session file is still there after close"
 stop_server
 

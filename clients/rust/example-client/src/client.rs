@@ -8,10 +8,15 @@
 //!   not the one awaited (late answers to an earlier attempt or request) are dropped.
 //! - REQ allows one request in flight and cannot send again before a reply: a retry closes the
 //!   socket and opens a new one (the "lazy pirate" pattern).
+//! - Every new socket says `hello` before anything else (spec VER-4: a server sees a new socket as a
+//!   new connection), the reconnect of a REQ retry included; a `hello` without a reply is sent again
+//!   with its id, never under a new one (CLT-8).
 
 use std::time::{Duration, Instant};
 
-use stui_protocol::{Request, Response};
+use stui_protocol::{Command, HelloParameters, Request, Response};
+
+use crate::ids::new_request_id;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SocketKind {
@@ -70,6 +75,10 @@ pub struct Connection {
     pub attempts: u32,
     /// Attempts that timed out and were sent again, over the connection's life.
     pub retries: u32,
+    /// Whether a `hello` was answered on the current socket.
+    greeted: bool,
+    /// The `hello` sent on the current socket and not answered yet: sent again as it is.
+    pending_hello: Option<Request>,
 }
 
 fn open(context: &zmq::Context, endpoint: &str, kind: SocketKind) -> zmq::Result<zmq::Socket> {
@@ -87,13 +96,41 @@ impl Connection {
     pub fn connect(endpoint: &str, kind: SocketKind, timeout: Duration, attempts: u32) -> zmq::Result<Self> {
         let context = zmq::Context::new();
         let socket = open(&context, endpoint, kind)?;
-        Ok(Connection { context, endpoint: endpoint.to_owned(), kind, socket, timeout, attempts, retries: 0 })
+        Ok(Connection {
+            context,
+            endpoint: endpoint.to_owned(),
+            kind,
+            socket,
+            timeout,
+            attempts,
+            retries: 0,
+            greeted: false,
+            pending_hello: None,
+        })
     }
 
     /// A new socket in place of the current one (a reconnect as after a network change).
     pub fn reconnect(&mut self) -> zmq::Result<()> {
         self.socket = open(&self.context, &self.endpoint, self.kind)?;
+        self.greeted = false;
         Ok(())
+    }
+
+    /// `hello` on a socket that has not said it yet; `false` when it got no reply in time (the
+    /// attempt is spent). Any reply counts: what the server answered was read by the caller's own
+    /// `hello`, and a REQ socket needs the reply before it can send again.
+    fn greet(&mut self) -> Result<bool, CallError> {
+        let hello = self
+            .pending_hello
+            .get_or_insert_with(|| Request::new(new_request_id(), Command::Hello(HelloParameters {})))
+            .clone();
+        self.socket.send(hello.to_vec(), 0)?;
+        if self.await_reply(hello.id.as_str(), Instant::now() + self.timeout)?.is_none() {
+            return Ok(false);
+        }
+        self.greeted = true;
+        self.pending_hello = None;
+        Ok(true)
     }
 
     /// Sends `request` and returns the reply to it, sending the same body again (same id) after each
@@ -108,8 +145,13 @@ impl Connection {
                     self.reconnect()?; // REQ cannot send twice without a reply in between
                 }
             }
+            let is_hello = matches!(request.command, Command::Hello(_));
+            if !self.greeted && !is_hello && !self.greet()? {
+                continue; // no reply to hello: this attempt is spent (REQ: the next one reconnects)
+            }
             self.socket.send(&body, 0)?;
             if let Some(reply) = self.await_reply(request.id.as_str(), Instant::now() + self.timeout)? {
+                self.greeted |= is_hello;
                 return Response::from_slice(&reply).map_err(|e| CallError::Undecodable(e.to_string()));
             }
         }
@@ -173,7 +215,7 @@ mod tests {
     use std::sync::mpsc;
     use std::thread;
 
-    use stui_protocol::{Command, ErrorBody, ErrorReply, HelloParameters};
+    use stui_protocol::{ErrorBody, ErrorReply, SessionCredentials, SessionId, Token};
 
     use super::*;
     use crate::ids::new_request_id;
@@ -272,6 +314,48 @@ mod tests {
         let (second_peer, second) = received.recv().unwrap();
         assert_eq!(first, second, "the retry is not the same body");
         assert_ne!(first_peer, second_peer, "a REQ retry needs a new socket");
+        server.join().unwrap();
+    }
+
+    fn validate() -> Request {
+        Request::new(
+            new_request_id(),
+            Command::SessionValidate(SessionCredentials {
+                session_id: SessionId::new("Xb3kQ9vR2mLp7TzW5nYc1A").unwrap(),
+                token: Token::new("q8Jf3LrT0vXy2NcW9aBd4KpZ7mQs1HuE6gYt5RiVo0A").unwrap(),
+            }),
+        )
+    }
+
+    fn command_of(body: &[u8]) -> String {
+        serde_json::from_slice::<serde_json::Value>(body).unwrap()["command"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn every_new_socket_says_hello_first_the_req_retry_included() {
+        // hello answered, validate dropped; the retry's new REQ socket greets again, then the retry.
+        let (endpoint, received, server) = scripted_server(vec![Act::Answer, Act::Drop, Act::Answer, Act::Answer]);
+        let mut connection = Connection::connect(&endpoint, SocketKind::Req, Duration::from_millis(300), 3).unwrap();
+        let request = validate();
+        assert_eq!(connection.call(&request).unwrap().id(), Some(&request.id));
+        let seen: Vec<(Vec<u8>, Vec<u8>)> = received.try_iter().collect();
+        let commands: Vec<String> = seen.iter().map(|(_, body)| command_of(body)).collect();
+        assert_eq!(commands, ["hello", "session.validate", "hello", "session.validate"]);
+        assert_eq!(seen[1].1, seen[3].1, "the retry is not the same body");
+        assert_ne!(seen[0].0, seen[2].0, "the retry did not go out on a new socket");
+        assert_eq!(seen[2].0, seen[3].0, "the new socket's first request is not hello");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn an_unanswered_hello_is_sent_again_with_its_id() {
+        let (endpoint, received, server) = scripted_server(vec![Act::Drop, Act::Answer, Act::Answer]);
+        let mut connection = Connection::connect(&endpoint, SocketKind::Dealer, Duration::from_millis(300), 3).unwrap();
+        let request = validate();
+        assert_eq!(connection.call(&request).unwrap().id(), Some(&request.id));
+        let seen: Vec<Vec<u8>> = received.try_iter().map(|(_, body)| body).collect();
+        assert_eq!(seen.iter().map(|b| command_of(b)).collect::<Vec<_>>(), ["hello", "hello", "session.validate"]);
+        assert_eq!(seen[0], seen[1], "hello sent again under a new id (CLT-8)");
         server.join().unwrap();
     }
 

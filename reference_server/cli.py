@@ -15,8 +15,10 @@ ends start-up with a one-line reason and exit status 2, never a silent empty sta
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
+import resource
 import secrets
 import signal
 import sys
@@ -26,14 +28,15 @@ from pathlib import Path
 
 import zmq
 
+from stui_protocol_kit.protocol.curve import CurveKeyError, ServerCurve
 from stui_protocol_kit.reference_server.config import ServerConfig
 from stui_protocol_kit.reference_server.engine import Engine
 from stui_protocol_kit.reference_server.sqlite_store import SqliteStore
 from stui_protocol_kit.reference_server.store import StoreError
-from stui_protocol_kit.reference_server.transport import RouterTransport
+from stui_protocol_kit.reference_server.transport import FRAME_BOUND_FACTOR, RouterTransport, TransportSettings
 
 EngineFactory = Callable[..., Engine]  # called as Engine(config, store, clock=..., random_source=...)
-TransportFactory = Callable[..., RouterTransport]  # called as RouterTransport(engine, bind)
+TransportFactory = Callable[..., RouterTransport]  # called as RouterTransport(engine, bind, settings=...)
 
 DEFAULT_BIND = "tcp://127.0.0.1:5555"
 # ServerConfig field -> the option that sets it, so a refused value is reported by its option.
@@ -44,6 +47,10 @@ OPTION_OF = {
     "tombstone_retention_s": "--tombstone-retention", "max_revisions_kept": "--max-revisions",
     "cleanup_interval_s": "--cleanup-interval",
 }
+# Descriptors the process needs besides its connections: the store's files, ZeroMQ's internal sockets
+# and pipes, Python's own. The start-up check keeps this many free below RLIMIT_NOFILE.
+RESERVED_DESCRIPTORS = 64
+log = logging.getLogger("stui.reference_server")
 
 
 def default_data_dir() -> Path:
@@ -70,6 +77,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="durable revisions kept per session for fallback")
     p.add_argument("--cleanup-interval", type=float, default=defaults.cleanup_interval_s, metavar="S",
                    help="seconds between expiry/purge/activity-flush passes")
+    transport = TransportSettings()
+    p.add_argument("--max-connections", type=int, default=transport.max_connections, metavar="N",
+                   help="connections admitted at once; a connection beyond it is refused during its handshake "
+                   "(no reply; the peer sees an authentication failure). Checked against the descriptor "
+                   f"limit (RLIMIT_NOFILE) at start-up: lowered with a warning when N + {RESERVED_DESCRIPTORS} "
+                   f"exceeds it (default {transport.max_connections})")
+    p.add_argument("--handshake-timeout", type=float, default=transport.handshake_timeout_s, metavar="S",
+                   help="a connection that has not completed its ZeroMQ handshake after S seconds is closed "
+                   f"(default {transport.handshake_timeout_s:g})")
+    p.add_argument("--heartbeat-interval", type=float, default=transport.heartbeat_interval_s, metavar="S",
+                   help=f"ZMTP PING to every connection every S seconds (default {transport.heartbeat_interval_s:g})")
+    p.add_argument("--heartbeat-timeout", type=float, default=transport.heartbeat_timeout_s, metavar="S",
+                   help="a connection silent for S seconds (no message, no PONG) is closed "
+                   f"(default {transport.heartbeat_timeout_s:g})")
+    p.add_argument("--curve-secret-key", metavar="FILE", default=None,
+                   help="serve over CurveZMQ with this secret key file (stui-conformance keygen writes one); "
+                   "needs --curve-allow")
+    p.add_argument("--curve-allow", metavar="FILE", action="append", default=[],
+                   help="public keys of the clients let in, one Z85 key per line (repeatable; a .pub file "
+                   "works); every other client is refused")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    type=str.lower)
     p.add_argument("--strict", action="store_true",
@@ -99,6 +126,11 @@ def main(argv: list[str] | None = None, *, engine_factory: EngineFactory = Engin
             text = f"{OPTION_OF[field]} ({field}){text[len(field):]}"
         print(f"stui-reference-server: invalid setting: {text}", file=sys.stderr)
         return 2
+    try:
+        settings = _transport_settings(args)
+    except (ValueError, CurveKeyError) as exc:
+        print(f"stui-reference-server: invalid setting: {exc}", file=sys.stderr)
+        return 2
     data_dir = args.data_dir or default_data_dir()
     try:
         store = SqliteStore(data_dir, max_revisions_kept=config.max_revisions_kept)
@@ -107,7 +139,7 @@ def main(argv: list[str] | None = None, *, engine_factory: EngineFactory = Engin
         return 2
     engine = engine_factory(config, store, clock=time.time, random_source=secrets.token_urlsafe)
     try:
-        transport = transport_factory(engine, args.bind)
+        transport = transport_factory(engine, args.bind, settings=settings)
     except zmq.ZMQError as exc:
         store.close()
         print(f"stui-reference-server: cannot bind {args.bind}: {exc}", file=sys.stderr)
@@ -118,6 +150,15 @@ def main(argv: list[str] | None = None, *, engine_factory: EngineFactory = Engin
         logging.getLogger("stui.reference_server").info("signal %s: finishing in-flight work", name)
         transport.request_stop()
 
+    if settings.curve is None and not is_local_endpoint(transport.endpoint):
+        log.warning("!!! %s is reachable from other machines and CURVE is off: session tokens travel in "
+                    "clear text. Bind a loopback address, or pass --curve-secret-key and --curve-allow "
+                    "(spec 06, SEC-11) !!!", transport.endpoint)
+    log.info("transport: max %d connections, frames up to %d bytes (%d x max_message_bytes), handshake "
+             "timeout %gs, heartbeat %gs/%gs, CURVE %s", settings.max_connections,
+             FRAME_BOUND_FACTOR * config.max_message_bytes, FRAME_BOUND_FACTOR, settings.handshake_timeout_s,
+             settings.heartbeat_interval_s, settings.heartbeat_timeout_s,
+             f"on ({len(settings.curve.allowed_clients)} client keys)" if settings.curve else "off")
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(f"listening on {transport.endpoint}", file=sys.stderr, flush=True)
@@ -128,6 +169,64 @@ def main(argv: list[str] | None = None, *, engine_factory: EngineFactory = Engin
         engine.close()
     logging.getLogger("stui.reference_server").info("stopped")
     return 0
+
+
+def _transport_settings(args: argparse.Namespace) -> TransportSettings:
+    if args.curve_allow and not args.curve_secret_key:
+        raise ValueError("--curve-allow needs --curve-secret-key")
+    curve = None
+    if args.curve_secret_key:
+        if not args.curve_allow:
+            raise ValueError("--curve-secret-key needs --curve-allow FILE (the client public keys let in; "
+                             "there is no allow-any)")
+        curve = ServerCurve.load(args.curve_secret_key, args.curve_allow)
+    return TransportSettings(
+        max_connections=descriptor_checked_cap(args.max_connections),
+        handshake_timeout_s=args.handshake_timeout, heartbeat_interval_s=args.heartbeat_interval,
+        heartbeat_timeout_s=args.heartbeat_timeout, curve=curve,
+    )
+
+
+def descriptor_checked_cap(max_connections: int) -> int:
+    """The connection cap the descriptor limit allows: raises the soft RLIMIT_NOFILE towards the hard one
+    when needed, and lowers the cap (with a warning) when even that is not enough."""
+    if max_connections < 1:
+        raise ValueError(f"--max-connections must be at least 1, got {max_connections}")
+    needed = max_connections + RESERVED_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        if target > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+                soft = target
+            except (ValueError, OSError):
+                pass
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        lowered = soft - RESERVED_DESCRIPTORS
+        if lowered < 1:
+            raise ValueError(f"the descriptor limit (RLIMIT_NOFILE {soft}) leaves no room for connections; "
+                             f"raise it (ulimit -n) to at least {needed}")
+        log.warning("!!! --max-connections %d lowered to %d: the descriptor limit (RLIMIT_NOFILE soft %d, hard "
+                    "%s) must exceed it by %d; raise it (ulimit -n %d) to keep %d !!!", max_connections,
+                    lowered, soft, "unlimited" if hard == resource.RLIM_INFINITY else hard,
+                    RESERVED_DESCRIPTORS, needed, max_connections)
+        return lowered
+    return max_connections
+
+
+def is_local_endpoint(endpoint: str) -> bool:
+    """Whether a bound endpoint is reachable from this machine only (loopback tcp, ipc, inproc)."""
+    scheme, _, rest = endpoint.partition("://")
+    if scheme in ("ipc", "inproc"):
+        return True
+    host = rest.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # an interface name or a host name: assume it is reachable
 
 
 if __name__ == "__main__":

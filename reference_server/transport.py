@@ -1,13 +1,20 @@
-"""The reference server's ZeroMQ side: one ROUTER socket, a socket monitor, and the serving loop.
+"""The reference server's ZeroMQ side: one ROUTER socket, its admission gate, and the serving loop.
 
 Theory of operation: the loop receives from the ROUTER (blocking, with a short timeout) and looks at
-its monitor socket between messages. Each message is split into its routing envelope and body
+the socket events the gate passes on between messages. Each message is split into its routing envelope and body
 frames by `stui_protocol_kit.protocol.framing.split_envelope` (REQ: `[id, b"", body]`, DEALER:
 `[id, body]`), handed to the engine, and the reply goes back with the same envelope (`_send`).
 Messages are handled one at a time, so a slow request delays others by its own processing only; the
 engine's `tick()` runs between messages at the configured interval. The monitor's DISCONNECTED
 events, matched to routing ids through the file descriptor each message arrived on, tell the engine
 which clients left. The per-request log line (DEBUG) is written here, where the time is measured.
+
+Bounds (spec/01-transport.md, 1.3): one frame may not exceed `FRAME_BOUND_FACTOR` times the
+announced `max_message_bytes` (ZMQ_MAXMSGSIZE: libzmq drops the peer as the frame's size arrives, before
+buffering it, and no reply is sent); a connection must finish its ZMTP handshake within
+`handshake_timeout_s` and answer heartbeats (a PING every `heartbeat_interval_s`, dropped after
+`heartbeat_timeout_s` of silence); at most `max_connections` connections are admitted (the ZAP gate,
+gate.py, refuses the rest during their handshake). CURVE, when configured, is set up here as well.
 
 This module owns every socket, the clock of the serving loop and the stop flag, and nothing else: it
 must never interpret a body, touch storage or decide a reply. Signal handlers live in the CLI and
@@ -18,35 +25,84 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import time
+from dataclasses import dataclass
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
+from stui_protocol_kit.protocol.curve import ServerCurve
 from stui_protocol_kit.protocol.framing import Envelope, split_envelope
 from stui_protocol_kit.reference_server.engine import Engine, Reply
+from stui_protocol_kit.reference_server.gate import ConnectionGate, apply_gate
 
 log = logging.getLogger("stui.reference_server")
 request_log = logging.getLogger("stui.reference_server.requests")
 
 
+# A frame larger than this many times max_message_bytes costs its sender the connection, without a
+# reply (spec 01, TRN-15); anything up to it is read and answered PayloadTooLarge (TRN-6).
+FRAME_BOUND_FACTOR = 4
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """Connection-level bounds and security of the ROUTER socket (none of them is announced in hello;
+    spec/01-transport.md 1.3 and the server's --help document them)."""
+
+    max_connections: int = 512
+    handshake_timeout_s: float = 10.0
+    heartbeat_interval_s: float = 10.0
+    heartbeat_timeout_s: float = 30.0
+    curve: ServerCurve | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, got {self.max_connections}")
+        for name in ("handshake_timeout_s", "heartbeat_interval_s", "heartbeat_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+
+
+def frame_bound(max_message_bytes: int) -> int:
+    """The largest frame the server reads (ZMQ_MAXMSGSIZE)."""
+    return FRAME_BOUND_FACTOR * max_message_bytes
+
+
 class RouterTransport:
     """Serves one Engine on one bound ROUTER socket."""
 
-    def __init__(self, engine: Engine, bind: str, *, context: zmq.Context | None = None, poll_ms: int = 100) -> None:
+    def __init__(self, engine: Engine, bind: str, *, context: zmq.Context | None = None, poll_ms: int = 100,
+                 settings: TransportSettings | None = None) -> None:
         self.engine = engine
         self.context = context or zmq.Context.instance()
         self.poll_ms = poll_ms
+        self.settings = settings or TransportSettings()
+        curve = self.settings.curve
+        # The gate answers ZAP requests; it must listen before the socket can take a connection.
+        self.gate = ConnectionGate(self.context, max_connections=self.settings.max_connections,
+                                   allowed_client_keys=curve.allowed_clients if curve else None,
+                                   handshake_timeout_s=self.settings.handshake_timeout_s)
         self.socket = self.context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.LINGER, 1000)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, frame_bound(engine.config.max_message_bytes))
+        self.socket.setsockopt(zmq.HANDSHAKE_IVL, int(self.settings.handshake_timeout_s * 1000))
+        self.socket.setsockopt(zmq.HEARTBEAT_IVL, int(self.settings.heartbeat_interval_s * 1000))
+        self.socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(self.settings.heartbeat_timeout_s * 1000))
+        # Sent in our PINGs: a client that hears nothing from us for this long drops the connection itself.
+        self.socket.setsockopt(zmq.HEARTBEAT_TTL, int(self.settings.heartbeat_timeout_s * 1000))
+        apply_gate(self.socket)
+        if curve is not None:
+            curve.apply(self.socket)
         try:
             self.socket.bind(bind)
         except zmq.ZMQError:
             self.socket.close(linger=0)
+            self.gate.close()
             raise
         # The endpoint actually bound: differs from `bind` for port 0 or `*`.
         self.endpoint: str = self.socket.getsockopt(zmq.LAST_ENDPOINT).decode()
-        self.monitor = self.socket.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
+        self.gate.watch(self.socket)
         self._fd_peers: dict[int, set[str]] = {}
         self._peer_fd: dict[str, int] = {}
         self._stopping = False
@@ -77,7 +133,7 @@ class RouterTransport:
                 next_tick = time.monotonic() + interval
 
     def _drain_monitor_if_ready(self) -> None:
-        if self.monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        if not self.gate.events.empty():
             self._drain_monitor()
 
     def _serve_one(self, frames: list[zmq.Frame]) -> None:
@@ -105,17 +161,17 @@ class RouterTransport:
         self._fd_peers.setdefault(fd, set()).add(peer)
 
     def _drain_monitor(self) -> None:
+        """The socket events the gate read, in order (the gate owns the monitor socket)."""
         while True:
             try:
-                event = recv_monitor_message(self.monitor, zmq.NOBLOCK)
-            except zmq.Again:
+                kind, fd = self.gate.events.get_nowait()
+            except queue.Empty:
                 return
-            fd = int(event["value"])
-            if event["event"] == zmq.EVENT_ACCEPTED:
+            if kind == zmq.EVENT_ACCEPTED:
                 log.info("connect fd=%d", fd)
                 # A reused descriptor belongs to a new connection: forget the old one's peers.
                 self._forget_fd(fd)
-            elif event["event"] == zmq.EVENT_DISCONNECTED:
+            elif kind == zmq.EVENT_DISCONNECTED:
                 peers = self._forget_fd(fd)
                 log.info("disconnect fd=%d peers=%d", fd, len(peers))
                 for peer in peers:
@@ -131,7 +187,7 @@ class RouterTransport:
         """Close the sockets; replies already queued get up to a second to leave."""
         with contextlib.suppress(zmq.ZMQError):
             self.socket.disable_monitor()
-        self.monitor.close(linger=0)
+        self.gate.close()
         self.socket.close()
 
 

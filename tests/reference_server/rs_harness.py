@@ -22,7 +22,7 @@ from stui_protocol_kit.reference_server.engine import Engine
 from stui_protocol_kit.reference_server.memory_store import MemoryStore
 from stui_protocol_kit.reference_server.sqlite_store import SqliteStore
 from stui_protocol_kit.reference_server.store import SessionStore
-from stui_protocol_kit.reference_server.transport import RouterTransport
+from stui_protocol_kit.reference_server.transport import RouterTransport, TransportSettings
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_800_000_000.0
@@ -110,13 +110,14 @@ class ThreadServer:
     """The real transport on a real ROUTER socket (tcp, random port) and a real SQLite store, served
     from a thread."""
 
-    def __init__(self, data_dir: Path, config: ServerConfig) -> None:
+    def __init__(self, data_dir: Path, config: ServerConfig, settings: TransportSettings | None = None) -> None:
         import time
 
         self.context = zmq.Context()
         self.store = SqliteStore(data_dir, max_revisions_kept=config.max_revisions_kept)
         self.engine = Engine(config, self.store, clock=time.time, random_source=secrets.token_urlsafe)
-        self.transport = RouterTransport(self.engine, "tcp://127.0.0.1:0", context=self.context, poll_ms=20)
+        self.transport = RouterTransport(self.engine, "tcp://127.0.0.1:0", context=self.context, poll_ms=20,
+                                         settings=settings)
         self.endpoint = self.transport.endpoint
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from stui_protocol_kit.protocol.curve import ClientCurve
+
 SocketKind = Literal["dealer", "req"]
 
 # The budgets of the cases are written for these; a longer --timeout or a bigger --examples scales them.
@@ -45,6 +47,8 @@ class RunConfig:
     # Settings (command-line options without "--") for ONE embedded server that serves every case, instead
     # of the two default ones: checks the suite against the reference server under a given configuration.
     server_settings: Mapping[str, object] | None = None
+    # CurveZMQ keys for talking to --target (never written to a report: only the run's sockets use them).
+    curve: ClientCurve | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # Lists are accepted for convenience (tests, the plugin) and kept as tuples: the config is a value.

@@ -34,6 +34,7 @@ from stui_protocol_kit.conformance.case import Case, CaseFailed, CaseSkipped, Su
 from stui_protocol_kit.conformance.config import DEFAULT_EXAMPLES, DEFAULT_TIMEOUT_S, RunConfig, SocketKind
 from stui_protocol_kit.protocol.client import Exchange, ProtocolClient, Transcript
 from stui_protocol_kit.protocol.codec import parse_rfc3339
+from stui_protocol_kit.protocol.curve import ClientCurve
 from stui_protocol_kit.protocol.facts import ErrorCode
 from stui_protocol_kit.protocol.reply_checks import check_reply
 from stui_protocol_kit.protocol.requirements import Requirement, requirements
@@ -118,6 +119,7 @@ class TargetHandle:
     endpoint: str
     hello: dict[str, Any]
     restart: Callable[[], str] | None = None  # restarts and returns the (possibly new) endpoint
+    curve: ClientCurve | None = field(default=None, repr=False)  # CurveZMQ keys for this target, if any
 
     @property
     def limits(self) -> dict[str, Any]:
@@ -153,7 +155,8 @@ class CheckedClient:
     def __init__(self, ctx: CaseContext, socket_kind: SocketKind) -> None:
         self.ctx = ctx
         self.socket_kind = socket_kind
-        self.raw = ProtocolClient(ctx.endpoint, socket_kind, ctx.config.timeout_s, ctx.zmq_context, ctx.transcript)
+        self.raw = ProtocolClient(ctx.endpoint, socket_kind, ctx.config.timeout_s, ctx.zmq_context, ctx.transcript,
+                                  curve=ctx.target.curve)
 
     # -- sending ------------------------------------------------------------------------------------
 

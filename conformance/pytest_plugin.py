@@ -33,15 +33,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--stui-select", action="append", default=[], metavar="GLOB")
     group.addoption("--stui-exclude", action="append", default=[], metavar="GLOB")
     group.addoption("--stui-timeout", type=float, default=5.0, metavar="S")
+    group.addoption("--stui-curve-secret-key", default=None, metavar="FILE",
+                    help="talk CurveZMQ to the target with this secret key file (needs --stui-curve-server-key)")
+    group.addoption("--stui-curve-server-key", default=None, metavar="FILE", help="the target's CURVE public key file")
 
 
 def _config(config: pytest.Config) -> RunConfig:
     from stui_protocol_kit.conformance.config import RunConfig
+    from stui_protocol_kit.protocol.curve import CurveKeyError, client_curve_from_args
 
+    try:
+        curve = client_curve_from_args(config.getoption("--stui-curve-secret-key"),
+                                       config.getoption("--stui-curve-server-key"))
+    except CurveKeyError as exc:
+        raise pytest.UsageError(str(exc)) from exc
     return RunConfig(target=config.getoption("--stui-target"),
                      restart_command=config.getoption("--stui-restart-command"),
                      select=config.getoption("--stui-select"), exclude=config.getoption("--stui-exclude"),
-                     timeout_s=config.getoption("--stui-timeout"))
+                     timeout_s=config.getoption("--stui-timeout"), curve=curve)
 
 
 def _report(config: pytest.Config) -> RunReport:

@@ -175,12 +175,13 @@ class _Targets:
             self.expiry = TargetHandle(expiry.endpoint, probe_hello(expiry.endpoint, 10, self.zmq_context),
                                        expiry.restart)
             return
-        hello = probe_hello(cfg.target, cfg.timeout_s, self.zmq_context)
-        restart = CommandRestarter(cfg.target, cfg.restart_command).restart if cfg.restart_command else None
+        hello = probe_hello(cfg.target, cfg.timeout_s, self.zmq_context, cfg.curve)
+        restart = (CommandRestarter(cfg.target, cfg.restart_command, curve=cfg.curve).restart
+                   if cfg.restart_command else None)
         if restart is None:
             self.restart_reason = "needs a restart of the target: pass --restart-command CMD (a shell command that" \
                                   " restarts it; the suite then waits for hello)"
-        self.main = TargetHandle(cfg.target, hello, restart)
+        self.main = TargetHandle(cfg.target, hello, restart, curve=cfg.curve)
         self.expiry = self.main
 
     def stop(self) -> None:
@@ -328,7 +329,7 @@ class Runner:
         """After a timeout: is the target still there? If not, restart it when the run knows how
         (later cases still get a target), else mark it down so later cases are skipped at once."""
         try:
-            probe_hello(target.endpoint, self.config.timeout_s, zmq_context)
+            probe_hello(target.endpoint, self.config.timeout_s, zmq_context, target.curve)
             return
         except TargetUnavailable:
             pass

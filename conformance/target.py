@@ -27,6 +27,7 @@ from typing import Any
 import zmq
 
 from stui_protocol_kit.protocol.client import ProtocolClient, ReplyTimeout
+from stui_protocol_kit.protocol.curve import ClientCurve
 from stui_protocol_kit.protocol.server_process import ServerProcess, ServerStartError
 
 REFERENCE_SERVER = [sys.executable, "-m", "stui_protocol_kit.reference_server.cli"]
@@ -50,13 +51,15 @@ class TargetUnavailable(RuntimeError):
     """The target cannot be reached or started (exit code 2)."""
 
 
-def probe_hello(endpoint: str, timeout_s: float = 5.0, context: zmq.Context | None = None) -> dict[str, Any]:
+def probe_hello(endpoint: str, timeout_s: float = 5.0, context: zmq.Context | None = None,
+                curve: ClientCurve | None = None) -> dict[str, Any]:
     """The hello result of the target, or TargetUnavailable."""
-    client = ProtocolClient(endpoint, "dealer", timeout_s, context)
+    client = ProtocolClient(endpoint, "dealer", timeout_s, context, curve=curve)
     try:
         exchange = client.call("hello", {})
     except ReplyTimeout as exc:
-        raise TargetUnavailable(f"{endpoint}: no reply to hello within {timeout_s:g}s") from exc
+        hint = "" if curve is None else " (CURVE: a server that does not list this client's public key never answers)"
+        raise TargetUnavailable(f"{endpoint}: no reply to hello within {timeout_s:g}s{hint}") from exc
     except zmq.ZMQError as exc:
         raise TargetUnavailable(f"{endpoint}: {exc}") from exc
     finally:
@@ -67,13 +70,14 @@ def probe_hello(endpoint: str, timeout_s: float = 5.0, context: zmq.Context | No
     return reply["result"]
 
 
-def wait_for_hello(endpoint: str, deadline_s: float, context: zmq.Context | None = None) -> dict[str, Any]:
+def wait_for_hello(endpoint: str, deadline_s: float, context: zmq.Context | None = None,
+                   curve: ClientCurve | None = None) -> dict[str, Any]:
     """Poll hello (short timeouts, a fresh socket each time) until it answers or the deadline passes."""
     deadline = time.monotonic() + deadline_s
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            return probe_hello(endpoint, min(2.0, max(0.2, deadline - time.monotonic())), context)
+            return probe_hello(endpoint, min(2.0, max(0.2, deadline - time.monotonic())), context, curve)
         except TargetUnavailable as exc:
             last = exc
     raise TargetUnavailable(f"{endpoint} did not answer hello within {deadline_s:g}s ({last})")
@@ -144,8 +148,9 @@ class EmbeddedServer:
 class CommandRestarter:
     """Restarts a remote target with a shell command, then waits until it answers hello."""
 
-    def __init__(self, endpoint: str, command: str, timeout_s: float = 60.0) -> None:
+    def __init__(self, endpoint: str, command: str, timeout_s: float = 60.0, curve: ClientCurve | None = None) -> None:
         self.endpoint = endpoint
+        self.curve = curve
         self.command = command
         self.timeout_s = timeout_s
 
@@ -156,5 +161,5 @@ class CommandRestarter:
             raise TargetUnavailable(f"restart command did not return within {self.timeout_s:g}s") from exc
         if done.returncode != 0:
             raise TargetUnavailable(f"restart command exited {done.returncode}: {done.stderr.strip()[:300]}")
-        wait_for_hello(self.endpoint, self.timeout_s)
+        wait_for_hello(self.endpoint, self.timeout_s, curve=self.curve)
         return self.endpoint

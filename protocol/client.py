@@ -18,6 +18,7 @@ from typing import Any, Literal
 import zmq
 
 from stui_protocol_kit.protocol.codec import FrameError, decode_body, encode
+from stui_protocol_kit.protocol.curve import ClientCurve
 from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION
 from stui_protocol_kit.protocol.redaction import redact
 
@@ -78,8 +79,11 @@ class ProtocolClient:
         timeout_s: float = 5.0,
         context: zmq.Context | None = None,
         transcript: Transcript | None = None,
+        curve: ClientCurve | None = None,
     ) -> None:
+        """`curve`: talk CurveZMQ to a server with these keys (protocol/curve.py); None: plain ZeroMQ."""
         self.endpoint = endpoint
+        self.curve = curve
         self.socket_kind = socket_kind
         self.timeout_s = timeout_s
         self._own_context = context is None
@@ -96,6 +100,8 @@ class ProtocolClient:
             # prefixes every request with a request-id frame, which breaks the REQ framing of
             # spec/01-transport.md (the server sees three frames and must answer `frames`).
             sock.setsockopt(zmq.REQ_RELAXED, 1)
+        if self.curve is not None:
+            self.curve.apply(sock)
         sock.connect(self.endpoint)
         return sock
 

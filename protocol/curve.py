@@ -3,8 +3,8 @@
 Key files are text. A secret key file holds one line `secret-key = Z85` (40 characters of Z85, ZeroMQ's
 text form of a 32-byte key) and the matching `public-key = Z85` line; it is written with mode 0600 and
 refused when group or others may read it, because whoever reads it can act as its owner. A public key
-file, and an allow-list file, hold public keys, one Z85 key per line (`public-key = ` optional); `#`
-starts a comment. `write_keypair` (the `stui-conformance keygen` verb) writes NAME.key and NAME.pub.
+file, and an allow-list file, hold public keys, one Z85 key per line (`public-key = ` optional); a
+line starting with `#` is a comment. `write_keypair` (the `stui-conformance keygen` verb) writes NAME.key and NAME.pub.
 
 Every tool that opens a socket takes the same two options on the client side, `--curve-secret-key FILE`
 (its own key pair) and `--curve-server-key FILE` (the server's public key); a server takes
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
+from zmq.utils import z85
 
 Z85_KEY_LENGTH = 40
 
@@ -46,16 +47,21 @@ def _key_lines(path: Path) -> list[tuple[str, bytes]]:
         raise CurveKeyError(f"cannot read key file {path}: {exc}") from exc
     keys: list[tuple[str, bytes]] = []
     for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
+        line = raw.strip()
+        if not line or line.startswith("#"):  # not a trailing '#': '#' and '=' are Z85 characters
             continue
-        label, _, value = line.rpartition("=")
-        label, value = label.strip(), value.strip()
+        words = line.split()
+        if len(words) == 1:
+            label, value = "", words[0]
+        elif len(words) == 3 and words[1] == "=":
+            label, value = words[0], words[2]
+        else:
+            raise CurveKeyError(f"{path}:{number}: expected 'NAME = KEY' or a bare key")
         if len(value) != Z85_KEY_LENGTH:
             raise CurveKeyError(f"{path}:{number}: not a 40-character Z85 key")
         try:
-            zmq.utils.z85.decode(value.encode())
-        except (ValueError, KeyError) as exc:
+            z85.decode(value.encode())
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise CurveKeyError(f"{path}:{number}: not a Z85 key ({exc})") from exc
         keys.append((label, value.encode()))
     return keys

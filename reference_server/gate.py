@@ -33,6 +33,7 @@ import time
 from collections import deque
 
 import zmq
+from zmq.utils import z85
 from zmq.utils.monitor import recv_monitor_message
 
 log = logging.getLogger("stui.reference_server")
@@ -134,7 +135,7 @@ class ConnectionGate:
         version, request_id, _domain, address, _identity, mechanism = request[:6]
         status, text = b"200", b"OK"
         if mechanism == b"CURVE":
-            key = zmq.utils.z85.encode(request[6]) if len(request) > 6 else b""
+            key = z85.encode(request[6]) if len(request) > 6 else b""
             if self.allowed_client_keys is None or key not in self.allowed_client_keys:
                 status, text = b"400", b"client key not allowed"
                 self.refused_key += 1

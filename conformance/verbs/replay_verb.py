@@ -31,7 +31,9 @@ from stui_protocol_kit.conformance.stateful.sequence import SequenceExecutor, Se
 from stui_protocol_kit.conformance.stateful.transcript_replay import Sequence, TranscriptExecutor, compare, to_sequence
 from stui_protocol_kit.conformance.target import CommandRestarter, EmbeddedServer, TargetUnavailable, probe_hello
 from stui_protocol_kit.conformance.transcript import looks_like_transcript, parse_transcript
+from stui_protocol_kit.conformance.verbs import curve_options
 from stui_protocol_kit.protocol.client import ReplyTimeout
+from stui_protocol_kit.protocol.curve import CurveKeyError
 from stui_protocol_kit.protocol.problems import show
 
 HELP = "re-run a request sequence (as a failing stateful case prints it) or a proxy transcript against a server"
@@ -53,6 +55,7 @@ def register(subparsers: Any) -> None:
                         help="per-request timeout in seconds (default %(default)s)")
     parser.add_argument("--compare", action="store_true",
                         help="a transcript: fail when a reply differs from the recorded one where the spec fixes it")
+    curve_options.add_client_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -125,15 +128,18 @@ def run(args: argparse.Namespace) -> int:
     server: EmbeddedServer | None = None
     try:
         if args.target:
-            restart = CommandRestarter(args.target, args.restart_command).restart if args.restart_command else None
-            target = TargetHandle(args.target, probe_hello(args.target, args.timeout_s, context), restart)
+            curve = curve_options.client_curve(args)
+            restart = (CommandRestarter(args.target, args.restart_command, curve=curve).restart
+                       if args.restart_command else None)
+            target = TargetHandle(args.target, probe_hello(args.target, args.timeout_s, context, curve), restart,
+                                  curve=curve)
         else:
             server = EmbeddedServer(name="replay")
             endpoint = server.start()
             target = TargetHandle(endpoint, probe_hello(endpoint, 10, context), server.restart)
         config = RunConfig(target=args.target, socket_kind=args.socket_kind, timeout_s=args.timeout_s)
         failure = replay(steps, target, config, context, target.restart is not None)
-    except TargetUnavailable as exc:
+    except (TargetUnavailable, CurveKeyError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
     except CaseSkipped as exc:
@@ -167,14 +173,16 @@ def _run_transcript(args: argparse.Namespace, sequence: Sequence) -> int:
         print(f"note: {note}")
     try:
         if args.target:
-            target = TargetHandle(args.target, probe_hello(args.target, args.timeout_s, context), None)
+            curve = curve_options.client_curve(args)
+            target = TargetHandle(args.target, probe_hello(args.target, args.timeout_s, context, curve), None,
+                                  curve=curve)
         else:
             server = EmbeddedServer(name="replay")
             endpoint = server.start()
             target = TargetHandle(endpoint, probe_hello(endpoint, 10, context), server.restart)
         config = RunConfig(target=args.target, timeout_s=args.timeout_s)
         outcome = replay_transcript(sequence, target, config, context)
-    except TargetUnavailable as exc:
+    except (TargetUnavailable, CurveKeyError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
     except ReplyTimeout as exc:

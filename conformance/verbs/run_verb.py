@@ -31,6 +31,8 @@ from stui_protocol_kit.conformance.report.loaded import LoadedRun, label_runs
 from stui_protocol_kit.conformance.report.terminal import TerminalReport
 from stui_protocol_kit.conformance.runner import Runner, RunReport
 from stui_protocol_kit.conformance.target import TargetUnavailable
+from stui_protocol_kit.conformance.verbs import curve_options
+from stui_protocol_kit.protocol.curve import CurveKeyError
 from stui_protocol_kit.protocol.requirements import spec_edition
 
 HELP = "run the conformance suite against a server (default: the embedded reference server)"
@@ -79,6 +81,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")
     p.add_argument("--no-color", action="store_true", help="plain output even on a terminal")
     p.add_argument("-v", "--verbose", action="store_true", help="show whole messages of failures")
+    curve_options.add_client_options(p)
     p.set_defaults(handler=run)
 
 
@@ -88,8 +91,11 @@ def run(args: argparse.Namespace) -> int:
             target=args.target, restart_command=args.restart_command, socket_kind=args.socket_kind,
             timeout_s=args.timeout_s, seed=args.seed, examples=args.examples, select=args.select,
             exclude=args.exclude, expiry_budget_s=args.expiry_budget_s, strict=args.strict,
-            differential=args.differential, transcripts=args.transcripts,
+            differential=args.differential, transcripts=args.transcripts, curve=curve_options.client_curve(args),
         )
+    except CurveKeyError as exc:
+        print(f"stui-conformance run: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:
         print(f"stui-conformance run: {exc} (--timeout must be positive, --examples and --expiry-budget"
               " non-negative)", file=sys.stderr)

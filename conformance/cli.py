@@ -19,6 +19,7 @@ from types import ModuleType
 from stui_protocol_kit.conformance.verbs import (
     client_check_verb,
     diff_verb,
+    fuzz_verb,
     keygen_verb,
     lint_verb,
     proxy_verb,
@@ -31,7 +32,7 @@ from stui_protocol_kit.conformance.verbs import (
 # The verbs, in the order `--help` lists them.
 VERBS: list[ModuleType] = [
     validate_verb, run_verb, report_verb, replay_verb, client_check_verb, proxy_verb, diff_verb, lint_verb,
-    keygen_verb,
+    fuzz_verb, keygen_verb,
 ]
 
 EPILOG = """\

@@ -52,6 +52,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from stui_protocol_kit.conformance.transcript import TranscriptWriter
 from stui_protocol_kit.protocol.codec import encode
+from stui_protocol_kit.protocol.curve import ClientCurve, ServerCurve, ZapAllowList
 from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION
 from stui_protocol_kit.protocol.requirements import requirements
 from stui_protocol_kit.protocol.traffic_checks import DEFAULT_TIMEOUT_S, Finding, TrafficChecker
@@ -308,8 +309,13 @@ class Proxy:
                  findings_file: str | Path | None = None, on_finding: Callable[[Finding], None] | None = None,
                  on_event: Callable[[dict[str, Any]], None] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
                  fail_fast: bool = False, context: zmq.Context | None = None, probe: bool = True,
-                 judge: JudgeMode = "thread") -> None:
+                 judge: JudgeMode = "thread", front_curve: ServerCurve | None = None,
+                 upstream_curve: ClientCurve | None = None) -> None:
+        """`front_curve`: clients must talk CURVE with an allowed key; `upstream_curve`: the proxy talks
+        CURVE to the server (each connection of a client gets its own upstream socket with these keys)."""
         self.listen, self.upstream_endpoint = listen, upstream
+        self.front_curve, self.upstream_curve = front_curve, upstream_curve
+        self._zap: ZapAllowList | None = None
         self.timeout_s = timeout_s
         self.fail_fast = fail_fast
         self.on_finding = on_finding or (lambda _f: None)
@@ -337,13 +343,21 @@ class Proxy:
     # -- life cycle -----------------------------------------------------------------------------------
 
     def start(self) -> str:
+        if self.front_curve is not None:
+            self._zap = ZapAllowList(self.context, self.front_curve.allowed_clients)
         front = self.context.socket(zmq.ROUTER)
         front.setsockopt(zmq.LINGER, 0)
         front.setsockopt(zmq.SNDTIMEO, 0)
+        if self.front_curve is not None:
+            front.setsockopt(zmq.ZAP_DOMAIN, b"stui")
+            self.front_curve.apply(front)
         try:
             front.bind(self.listen)
         except zmq.ZMQError as exc:
             front.close(0)
+            if self._zap is not None:
+                self._zap.close()
+                self._zap = None
             raise ProxyUnavailable(f"cannot listen on {self.listen}: {exc}") from exc
         self.front = front
         self.endpoint = front.getsockopt(zmq.LAST_ENDPOINT).decode()
@@ -366,6 +380,8 @@ class Proxy:
         """The server's hello limits, asked on a connection of the proxy's own (not a client's)."""
         sock = self.context.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
+        if self.upstream_curve is not None:
+            self.upstream_curve.apply(sock)
         try:
             sock.connect(self.upstream_endpoint)
             request = {"id": "stui-proxy-probe", "version": PROTOCOL_VERSION, "command": "hello", "parameters": {}}
@@ -406,6 +422,9 @@ class Proxy:
         if self.monitor is not None:
             self.monitor.close(0)
             self.monitor = None
+        if self._zap is not None:
+            self._zap.close()
+            self._zap = None
         if self._own_context:
             self.context.term()
 
@@ -462,6 +481,8 @@ class Proxy:
         upstream = self.context.socket(zmq.DEALER)
         upstream.setsockopt(zmq.LINGER, 0)
         upstream.setsockopt(zmq.SNDHWM, 10_000)
+        if self.upstream_curve is not None:
+            self.upstream_curve.apply(upstream)
         upstream.connect(self.upstream_endpoint)
         socket_type = None
         with contextlib.suppress(zmq.ZMQError, AttributeError):

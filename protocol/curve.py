@@ -9,13 +9,17 @@ line starting with `#` is a comment. `write_keypair` (the `stui-conformance keyg
 Every tool that opens a socket takes the same two options on the client side, `--curve-secret-key FILE`
 (its own key pair) and `--curve-server-key FILE` (the server's public key); a server takes
 `--curve-secret-key FILE` and `--curve-allow FILE` (the client keys it lets in; there is no allow-any).
-This module only reads and writes keys and sets socket options: it must never open a connection.
+`ZapAllowList` is the ZAP handler (RFC 27) of the kit's own servers (client-check, the proxy's front):
+it admits exactly the allowed client keys. The reference server has its own (reference_server/gate.py:
+it also enforces a connection cap). This module reads and writes keys, sets socket options and answers
+ZAP requests; it must never connect to anything.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,3 +185,45 @@ def write_keypair(prefix: str | Path, *, overwrite: bool = False) -> tuple[Path,
         out.write(f"public-key = {public.decode()}\nsecret-key = {secret.decode()}\n")
     pub_path.write_text(f"# STUI CurveZMQ public key\npublic-key = {public.decode()}\n", encoding="ascii")
     return key_path, pub_path, pair
+
+
+ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+
+
+class ZapAllowList:
+    """A ZAP handler on its own thread for one context: CURVE clients whose key is allowed get 200, every
+    other handshake 400. Bind it (construct) before the CURVE server socket binds; `close()` at the end."""
+
+    def __init__(self, context: zmq.Context, allowed: frozenset[bytes]) -> None:
+        self.allowed = allowed
+        self.refused = 0
+        self._stop = threading.Event()
+        self._socket = context.socket(zmq.REP)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        try:
+            self._socket.bind(ZAP_ENDPOINT)
+        except zmq.ZMQError:
+            self._socket.close(0)
+            raise
+        self._thread = threading.Thread(target=self._run, name="stui-zap", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if not self._socket.poll(100):
+                continue
+            request = self._socket.recv_multipart()
+            if len(request) < 6:
+                self._socket.send_multipart([b"1.0", b"", b"500", b"malformed ZAP request", b"", b""])
+                continue
+            version, request_id, mechanism = request[0], request[1], request[5]
+            key = z85.encode(request[6]) if mechanism == b"CURVE" and len(request) > 6 else None
+            ok = key is not None and key in self.allowed
+            self.refused += 0 if ok else 1
+            self._socket.send_multipart([version, request_id, b"200" if ok else b"400",
+                                         b"OK" if ok else b"client key not allowed", b"", b""])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._socket.close(0)

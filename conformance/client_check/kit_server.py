@@ -43,6 +43,7 @@ from stui_protocol_kit.conformance.client_check import catalog
 from stui_protocol_kit.conformance.client_check.scenarios import Director, Plan, Settings
 from stui_protocol_kit.protocol.client_rules import CheckedRequest, ClientRules
 from stui_protocol_kit.protocol.codec import encode
+from stui_protocol_kit.protocol.curve import ServerCurve, ZapAllowList
 from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION, Command
 from stui_protocol_kit.protocol.framing import Envelope, split_envelope
 from stui_protocol_kit.protocol.problems import Problem
@@ -103,8 +104,10 @@ class KitServer:
     def __init__(self, bind: str, scenarios: Sequence[str], settings: Settings | None = None, *,
                  duration_s: float | None = None, data_dir: str | Path | None = None,
                  on_event: Callable[[Event], None] | None = None, context: zmq.Context | None = None,
-                 poll_ms: int = 20, end_on_close: bool = True) -> None:
+                 poll_ms: int = 20, end_on_close: bool = True, curve: ServerCurve | None = None) -> None:
         self.bind = bind
+        self.curve = curve
+        self._zap: ZapAllowList | None = None
         self.settings = settings or Settings()
         self.duration_s = duration_s
         self.on_event = on_event or (lambda _e: None)
@@ -169,7 +172,12 @@ class KitServer:
     def _bind(self, endpoint: str, timeout_s: float = 0.0) -> zmq.Socket:
         deadline = time.monotonic() + timeout_s
         while True:
+            if self.curve is not None and self._zap is None:
+                self._zap = ZapAllowList(self.context, self.curve.allowed_clients)
             sock = self.context.socket(zmq.ROUTER)
+            if self.curve is not None:
+                sock.setsockopt(zmq.ZAP_DOMAIN, b"stui")
+                self.curve.apply(sock)
             sock.setsockopt(zmq.LINGER, 200)
             sock.setsockopt(zmq.RCVTIMEO, self.poll_ms)
             sock.setsockopt(zmq.SNDTIMEO, 1000)
@@ -191,6 +199,9 @@ class KitServer:
         if self.socket is not None:
             self.socket.close(0)
             self.socket = None
+        if self._zap is not None:
+            self._zap.close()
+            self._zap = None
         if self.engine is not None:
             with contextlib.suppress(Exception):
                 self.engine.close()

@@ -25,6 +25,7 @@ from typing import Any
 from stui_protocol_kit.conformance.client_check.catalog import CHECKS
 from stui_protocol_kit.conformance.client_check.scenarios import SCENARIOS, Settings
 from stui_protocol_kit.conformance.output import Output
+from stui_protocol_kit.conformance.verbs import curve_options
 
 HELP = "play the server for a client: check every request it sends and provoke what it must survive"
 EPILOG_HEAD = """\
@@ -82,6 +83,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--list", action="store_true", help="list the scenarios and checks and exit")
     p.add_argument("--no-color", action="store_true", help="plain output even on a terminal")
     p.add_argument("-v", "--verbose", action="store_true", help="show expected and actual of every violation")
+    curve_options.add_server_options(p)
     p.set_defaults(handler=run)
 
 
@@ -116,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--duration must be positive")
         if args.reply_delay_s < 0 or args.restart_pause_s < 0:
             raise ValueError("--reply-delay and --restart-pause must not be negative")
+        curve = curve_options.server_curve(args)
     except ValueError as exc:
         print(f"stui-conformance client-check: {exc}", file=sys.stderr)
         return 2
@@ -129,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     live = terminal.LiveOutput(no_color=args.no_color, verbose=args.verbose)
     settings = Settings(reply_delay_s=args.reply_delay_s, restart_pause_s=args.restart_pause_s)
     kit = KitServer(args.bind, names, settings, duration_s=args.duration_s, data_dir=args.data_dir,
-                    on_event=live.event, end_on_close=not args.keep_open)
+                    on_event=live.event, end_on_close=not args.keep_open, curve=curve)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     previous: dict[int, Any] = {}
     try:

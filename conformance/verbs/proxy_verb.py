@@ -22,6 +22,8 @@ from typing import Any
 
 from stui_protocol_kit.conformance.output import Output
 from stui_protocol_kit.conformance.proxy import THREAD_JUDGE_SWITCH_INTERVAL_S, Proxy, ProxyUnavailable
+from stui_protocol_kit.conformance.verbs import curve_options
+from stui_protocol_kit.protocol.curve import CurveKeyError
 from stui_protocol_kit.protocol.traffic_checks import DEFAULT_TIMEOUT_S, Finding, describe
 
 HELP = "relay between clients and a server, checking both directions live (and record a transcript)"
@@ -54,12 +56,20 @@ def register(subparsers: Any) -> None:
                         " lock: for machines with cores to spare)")
     p.add_argument("--quiet", action="store_true", help="no line per connection; violations and summary only")
     p.add_argument("--no-color", action="store_true", help="plain output even on a terminal")
+    curve_options.add_server_options(p)  # the clients' side: --curve-secret-key, --curve-allow
+    curve_options.add_client_options(p, prefix="upstream-")  # the server's side
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.timeout_s > 0:
         print("stui-conformance proxy: --timeout must be positive", file=sys.stderr)
+        return 2
+    try:
+        front_curve = curve_options.server_curve(args)
+        upstream_curve = curve_options.client_curve(args, prefix="upstream-")
+    except CurveKeyError as exc:
+        print(f"stui-conformance proxy: {exc}", file=sys.stderr)
         return 2
     out = Output(no_color=args.no_color)
 
@@ -79,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         # A judge thread calls `finding`; a judge process prints violations itself (conformance/proxy.py).
         proxy = Proxy(args.listen, args.upstream, transcript=args.transcript, findings_file=args.violations,
                       on_finding=finding, on_event=event, timeout_s=args.timeout_s, fail_fast=args.fail_fast,
-                      judge=args.judge)
+                      judge=args.judge, front_curve=front_curve, upstream_curve=upstream_curve)
     except OSError as exc:
         print(f"stui-conformance proxy: {exc}", file=sys.stderr)
         return 2

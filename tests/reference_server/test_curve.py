@@ -124,3 +124,58 @@ def test_the_suite_runs_over_curve_and_an_unlisted_suite_reaches_nothing(keys: P
         half = subprocess.run([*base, "--curve-secret-key", str(keys / "alice.key")], capture_output=True, text=True,
                               cwd=REPO, timeout=120)
         assert half.returncode == 2 and "--curve-server-key" in half.stderr
+
+
+def test_the_proxy_talks_curve_on_both_sides(keys: Path, tmp_path: Path) -> None:
+    """Clients -> proxy (front: server.key, admits bob) -> CURVE server (admits alice, the proxy's key)."""
+    import threading
+
+    from stui_protocol_kit.conformance.proxy import Proxy
+
+    findings: list[object] = []
+    with _curve_server(keys, tmp_path / "data") as proc:
+        assert proc.endpoint is not None
+        proxy = Proxy("tcp://127.0.0.1:0", proc.endpoint, on_finding=findings.append,
+                      front_curve=ServerCurve.load(keys / "server.key", [keys / "bob.pub"]),
+                      upstream_curve=ClientCurve.load(keys / "alice.key", keys / "server.pub"))
+        endpoint = proxy.start()
+        thread = threading.Thread(target=proxy.serve, daemon=True)
+        thread.start()
+        try:
+            bob = ClientCurve.load(keys / "bob.key", keys / "server.pub")
+            with ProtocolClient(endpoint, timeout_s=5, curve=bob) as c:
+                assert call(c, "hello")["status"] == "success"
+                assert call(c, "session.create", {"client_id": "via-proxy"})["status"] == "success"
+            alice = ClientCurve.load(keys / "alice.key", keys / "server.pub")
+            with ProtocolClient(endpoint, timeout_s=1.0, curve=alice) as c, pytest.raises(ReplyTimeout):
+                c.call("hello")  # alice is allowed by the server, not by the proxy's front
+        finally:
+            proxy.request_stop("test")
+            thread.join(10)
+            proxy.close()
+    assert findings == []
+    assert proxy.counts.requests == 2
+
+
+def test_client_check_serves_curve_clients_on_its_allow_list(keys: Path, tmp_path: Path) -> None:
+    import threading
+
+    from stui_protocol_kit.conformance.client_check.kit_server import KitServer
+
+    kit = KitServer("tcp://127.0.0.1:0", [], data_dir=tmp_path / "kit", end_on_close=False,
+                    curve=ServerCurve.load(keys / "server.key", [keys / "alice.pub"]))
+    endpoint = kit.start()
+    thread = threading.Thread(target=kit.serve, daemon=True)
+    thread.start()
+    try:
+        with ProtocolClient(endpoint, timeout_s=5,
+                            curve=ClientCurve.load(keys / "alice.key", keys / "server.pub")) as c:
+            assert call(c, "hello")["status"] == "success"
+        with ProtocolClient(endpoint, timeout_s=1.0,
+                            curve=ClientCurve.load(keys / "bob.key", keys / "server.pub")) as c, \
+                pytest.raises(ReplyTimeout):
+            c.call("hello")
+    finally:
+        kit.request_stop("test")
+        thread.join(10)
+        kit.close()

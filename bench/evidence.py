@@ -5,6 +5,7 @@ acknowledged lost), never a timing.
 
     python bench/evidence.py storm --kills 50          # the long mode of the SIGKILL storm
     python bench/evidence.py load --clients 50 --seconds 30
+    python bench/evidence.py floods                    # victim latency and peak RSS under each flood
     stui-conformance fuzz --frames 100000              # the fuzz long mode (conformance/fuzz.py)
 
 A snapshot is *acknowledged* when its success reply arrived; after any restart, `session.resume` of
@@ -16,6 +17,7 @@ Each client sends one request at a time, so at most one snapshot per session is 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import sys
@@ -259,6 +261,138 @@ def mixed_load(data_dir: Path, *, clients: int, seconds: float, seed: int = 0) -
     return figures
 
 
+class Victim:
+    """A well-behaved client on its own connection: a session.validate every `interval_s`, latencies kept."""
+
+    def __init__(self, endpoint: str, interval_s: float = 0.02) -> None:
+        self.endpoint, self.interval_s = endpoint, interval_s
+        self.latencies: list[float] = []
+        self.failures = 0
+        self._stop = threading.Event()
+        self._client = ProtocolClient(endpoint, timeout_s=30)
+        self._auth = _create(self._client, "victim")
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            started = time.monotonic()
+            try:
+                reply = self._client.call("session.validate", self._auth).reply
+                ok = isinstance(reply, dict) and reply.get("status") == "success"
+            except ReplyTimeout:
+                ok = False
+            self.latencies.append(time.monotonic() - started)
+            self.failures += 0 if ok else 1
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join(60)
+        self._client.close()
+        lat = sorted(self.latencies)
+        return {"victim_requests": len(lat), "victim_failures": self.failures,
+                "victim_worst_ms": round(lat[-1] * 1000, 1) if lat else None,
+                "victim_p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 1) if lat else None}
+
+
+def _fresh_client_latency(endpoint: str, timeout_s: float = 30.0) -> float | None:
+    """Seconds from a new connection to its first hello reply (None: none within the timeout)."""
+    started = time.monotonic()
+    try:
+        with ProtocolClient(endpoint, timeout_s=timeout_s) as c:
+            c.call("hello")
+    except ReplyTimeout:
+        return None
+    return time.monotonic() - started
+
+
+def flood_fuzz(endpoint: str, frames: int) -> dict[str, Any]:
+    from stui_protocol_kit.conformance.fuzz import fuzz
+
+    report = fuzz(endpoint, frames=frames, seed=23, check_every=1000)
+    return {"frames": report.frames, "problems": report.problem_count, "missing": report.missing}
+
+
+def flood_absurd_frames(endpoint: str, connections: int, frame_mib: int) -> dict[str, Any]:
+    import zmq
+
+    payload = bytes(frame_mib * 1024 * 1024)
+    context = zmq.Context()
+    sockets = []
+    try:
+        for _ in range(connections):
+            sock = context.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.RECONNECT_IVL, 60_000)
+            sock.connect(endpoint)
+            sockets.append(sock)
+        for sock in sockets:
+            sock.send(payload, copy=False)
+        time.sleep(3)  # the frames stream in; a server that reads them whole grows here
+        replies = sum(1 for sock in sockets if sock.poll(10))
+    finally:
+        context.destroy(linger=0)
+    return {"connections": connections, "frame_mib": frame_mib, "replies": replies}
+
+
+def flood_silent_connections(endpoint: str, connections: int, hold_s: float) -> dict[str, Any]:
+    """Raw TCP connections that never send a greeting, held open; fresh clients try to get in meanwhile."""
+    import resource
+    import socket
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard) if hard != resource.RLIM_INFINITY else wanted,
+                                                    hard))
+    host, port = endpoint.removeprefix("tcp://").rsplit(":", 1)
+    held: list[socket.socket] = []
+    fresh: list[float | None] = []
+    try:
+        for _ in range(connections):
+            try:
+                held.append(socket.create_connection((host, int(port)), timeout=5))
+            except OSError:
+                break
+        deadline = time.monotonic() + hold_s
+        while time.monotonic() < deadline:
+            fresh.append(_fresh_client_latency(endpoint))
+            time.sleep(0.2)
+        closed_by_server = 0
+        for sock in held:
+            sock.settimeout(0.01)
+            with contextlib.suppress(TimeoutError, OSError):
+                closed_by_server += sock.recv(1) == b""
+    finally:
+        for sock in held:
+            sock.close()
+    got_in = [f for f in fresh if f is not None]
+    return {"connections_opened": len(held), "closed_by_server": closed_by_server, "fresh_clients": len(fresh),
+            "fresh_clients_refused": len(fresh) - len(got_in),
+            "fresh_worst_ms": round(max(got_in) * 1000, 1) if got_in else None}
+
+
+def floods(data_dir: Path, *, fuzz_frames: int, absurd: tuple[int, int], silent: tuple[int, float]) -> dict[str, Any]:
+    """Each flood against a fresh server while a victim client keeps working: victim latency, peak RSS."""
+    results: dict[str, Any] = {}
+    runs = [("fuzz", lambda ep: flood_fuzz(ep, fuzz_frames)),
+            ("absurd-frames", lambda ep: flood_absurd_frames(ep, *absurd)),
+            ("silent-connections", lambda ep: flood_silent_connections(ep, *silent))]
+    for name, run in runs:
+        server = start_server(data_dir / name, "--handshake-timeout", "5")
+        try:
+            assert server.endpoint is not None
+            before = peak_rss_kib(server.pid)
+            victim = Victim(server.endpoint)
+            figures = run(server.endpoint)
+            results[name] = {**figures, **victim.stop(), "server_rss_before_mib": round(before / 1024, 1),
+                             "server_peak_rss_mib": round(peak_rss_kib(server.pid) / 1024, 1),
+                             "server_alive": server.running}
+        finally:
+            server.stop()
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     import tempfile
 
@@ -272,9 +406,20 @@ def main(argv: list[str] | None = None) -> int:
     ld.add_argument("--clients", type=int, default=50)
     ld.add_argument("--seconds", type=float, default=30.0)
     ld.add_argument("--seed", type=int, default=0)
+    fl = sub.add_parser("floods")
+    fl.add_argument("--fuzz-frames", type=int, default=20_000)
+    fl.add_argument("--absurd-connections", type=int, default=8)
+    fl.add_argument("--absurd-mib", type=int, default=128)
+    fl.add_argument("--silent-connections", type=int, default=1100)
+    fl.add_argument("--silent-hold", type=float, default=12.0)
     args = parser.parse_args(argv)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="stui-evidence-") as tmp:
+        if args.what == "floods":
+            found = floods(Path(tmp), fuzz_frames=args.fuzz_frames, absurd=(args.absurd_connections, args.absurd_mib),
+                           silent=(args.silent_connections, args.silent_hold))
+            print(json.dumps({"what": "floods", **found, "wall_s": round(time.monotonic() - started, 1)}, indent=2))
+            return 0
         if args.what == "storm":
             figures = sigkill_storm(Path(tmp), kills=args.kills, sessions=args.sessions, seed=args.seed)
         else:

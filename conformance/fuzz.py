@@ -248,17 +248,42 @@ def judge(report: FuzzReport, index: int, kind: str, frames: list[bytes], reply:
                                                 None, reply.get(member)))
 
 
-def _alive(client: ProtocolClient, sentinel: dict[str, str], timeout_s: float) -> list[Problem]:
-    problems = []
-    for command, parameters in (("hello", {}), ("session.validate", sentinel)):
-        try:
-            reply = client.call(command, parameters, timeout_s=timeout_s).reply
-        except ReplyTimeout:
-            return [Problem("TRN-14", f"{command} got no reply during the fuzz run", "$", "a reply", "none")]
-        if not isinstance(reply, dict) or reply.get("status") != "success":
-            problems.append(Problem("TRN-14", f"{command} stopped succeeding during the fuzz run", "$.status",
-                                    "success", reply.get("status") if isinstance(reply, dict) else reply))
-    return problems
+class _Sentinel:
+    """A session no fuzz message touches; it must stay served (TRN-14). A server with short timeouts may
+    expire it during a long run, which is no fault: it is then replaced by a new one."""
+
+    def __init__(self, client: ProtocolClient, limits: Mapping[str, Any]) -> None:
+        self.client = client
+        self.expires_after_s = min(int(limits.get("idle_timeout_s", 1)), int(limits.get("absolute_timeout_s", 1)))
+        self.renewed = 0
+        self._create()
+
+    def _create(self) -> None:
+        created = self.client.call("session.create", {"client_id": "fuzz-sentinel"}).reply
+        if not isinstance(created, dict) or created.get("status") != "success":
+            raise RuntimeError(f"session.create did not succeed: {str(created)[:200]}")
+        self.auth = {"session_id": created["result"]["session_id"], "token": created["result"]["token"]}
+        self.created_at = self.last_ok = time.monotonic()
+
+    def check(self, timeout_s: float) -> list[Problem]:
+        for command, parameters in (("hello", {}), ("session.validate", self.auth)):
+            try:
+                reply = self.client.call(command, parameters, timeout_s=timeout_s).reply
+            except ReplyTimeout:
+                return [Problem("TRN-14", f"{command} got no reply during the fuzz run", "$", "a reply", "none")]
+            if isinstance(reply, dict) and reply.get("status") == "success":
+                self.last_ok = time.monotonic()
+                continue
+            code = (reply.get("error") or {}).get("code") if isinstance(reply, dict) else None
+            may_be_gone = time.monotonic() - self.last_ok >= self.expires_after_s
+            if command == "session.validate" and (code == "SessionExpired" or
+                                                  (code == "SessionNotFound" and may_be_gone)):
+                self.renewed += 1
+                self._create()
+                continue
+            return [Problem("TRN-14", f"{command} stopped succeeding during the fuzz run", "$.status", "success",
+                            reply.get("status") if isinstance(reply, dict) else reply)]
+        return []
 
 
 def fuzz(endpoint: str, *, frames: int, seed: int = 0, timeout_s: float = 5.0, check_every: int = 500,
@@ -280,13 +305,11 @@ def fuzz(endpoint: str, *, frames: int, seed: int = 0, timeout_s: float = 5.0, c
             raise RuntimeError(f"hello did not succeed: {str(hello)[:200]}")
         limits = hello["result"]["limits"]
         capabilities = frozenset(hello["result"].get("capabilities", []))
-        sessions = []
-        for label in ("sentinel", "fuzzed"):
-            created = control.call("session.create", {"client_id": f"fuzz-{label}"}).reply
-            if not isinstance(created, dict) or created.get("status") != "success":
-                raise RuntimeError(f"session.create did not succeed: {str(created)[:200]}")
-            sessions.append({"session_id": created["result"]["session_id"], "token": created["result"]["token"]})
-        sentinel, fuzzed = sessions
+        sentinel = _Sentinel(control, limits)
+        created = control.call("session.create", {"client_id": "fuzz-fuzzed"}).reply
+        if not isinstance(created, dict) or created.get("status") != "success":
+            raise RuntimeError(f"session.create did not succeed: {str(created)[:200]}")
+        fuzzed = {"session_id": created["result"]["session_id"], "token": created["result"]["token"]}
         source = FrameSource(rng, limits, fuzzed, capabilities)
         sender = ProtocolClient(endpoint, "dealer", timeout_s, context, curve=curve)
         for index in range(frames):
@@ -309,7 +332,7 @@ def fuzz(endpoint: str, *, frames: int, seed: int = 0, timeout_s: float = 5.0, c
             sender.transcript.entries.clear()  # a long run keeps no history
             if (index + 1) % check_every == 0 or index + 1 == frames:
                 report.liveness_checks += 1
-                for problem in _alive(control, sentinel, timeout_s):
+                for problem in sentinel.check(timeout_s):
                     report.add(index, "liveness", problem)
                 control.transcript.entries.clear()
                 if progress is not None:

@@ -63,3 +63,14 @@ def test_fuzz_verb_exit_status_and_json(tmp_path: Path) -> None:
     unreachable = subprocess.run([*CONFORMANCE, "fuzz", "--frames", "5", "--target", "tcp://127.0.0.1:1",
                                   "--timeout", "0.5"], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert unreachable.returncode == 2, unreachable.stdout + unreachable.stderr
+
+
+def test_a_server_with_the_shortest_timeouts_passes_too() -> None:
+    """Sessions expiring during the run (allowed by the spec) never count against the server."""
+    settings = {"idle-timeout": 1, "absolute-timeout": 1, "tombstone-retention": 1, "retry-window": 1,
+                "max-message-bytes": 65536, "cleanup-interval": 0.2, "log-level": "warning"}
+    with EmbeddedServer(settings, name="fuzz-short") as server:
+        assert server.endpoint is not None
+        report = fuzz(server.endpoint, frames=3000, seed=4, check_every=100)
+    assert report.passed, report.as_json()["problems"]
+    assert report.codes["SessionExpired"] + report.codes["SessionNotFound"] > 0  # expiry did happen

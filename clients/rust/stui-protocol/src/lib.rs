@@ -14,7 +14,8 @@
 //! Conventions, from spec 13 (compatibility):
 //! * optional members are `Option<T>`, left out when `None` and never written as `null`; reading
 //!   `null` for one is an error. The only nulls are an error reply's `id` and `command`, which are
-//!   always written, and whatever a client puts into its `inspector` and `preferences` documents.
+//!   always written, whatever a client puts into its `inspector` and `preferences` documents, and
+//!   whatever the `details` of an error code v1 does not define hold (kept as read).
 //! * every integer is a `u64` from its schema minimum to 2^53-1; `1800.0` or `3e0` is refused.
 //! * requests are strict (unknown members refused, as a server does); replies are lenient (unknown
 //!   members ignored, as a client must be, CMP-2).

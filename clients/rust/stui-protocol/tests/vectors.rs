@@ -94,3 +94,49 @@ fn every_invalid_vector_a_type_can_catch_is_refused() {
         accepted.len()
     );
 }
+
+/// Every `x-` key anywhere in `value`.
+fn x_keywords(value: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, member) in map {
+                if key.starts_with("x-") {
+                    out.insert(key.clone());
+                }
+                x_keywords(member, out);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|item| x_keywords(item, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_readme_registers_every_x_keyword_of_the_schemas_for_ajv() {
+    // ajv's strict mode refuses a schema with a keyword it does not know: the README's setup for
+    // JavaScript consumers must register every annotation keyword the bundles use.
+    // Bundles and source schemas both: a consumer may compile either.
+    let root = common::repo_root().join("schemas");
+    let mut used = std::collections::BTreeSet::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().map_or(false, |e| e == "json") {
+                let schema: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+                x_keywords(&schema, &mut used);
+            }
+        }
+    }
+    assert!(!used.is_empty(), "no x- keyword under {}", root.display());
+    let readme = common::readme();
+    let registered: std::collections::BTreeSet<String> = readme
+        .split("ajv.addKeyword(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(registered, used, "README.md's ajv.addKeyword lines differ from the x- keywords of schemas/");
+}

@@ -4,7 +4,8 @@
 # It runs the kit's own script for client teams, docs/ci/client-check.sh, once per socket type, over every
 # scenario that `client-check --list` names (so a scenario added to the kit is run here without an edit).
 # Fails (exit 1) when any scenario does not pass (a MUST rule broken: FAIL; a scenario the client never
-# triggered: INCOMPLETE), and also when the example client itself did not exit 0 - it must carry its
+# triggered: INCOMPLETE; with --strict, a SHOULD rule broken too, such as VER-4's hello first on every
+# connection), and also when the example client itself did not exit 0 - it must carry its
 # session through every provoked failure - except after UnsupportedVersion, where stopping (exit 1) is
 # what a 1.0-only client should do (spec 16.2).
 #
@@ -48,9 +49,9 @@ failed=0
 for socket in dealer req; do
     out=$reports/$socket.txt
     status=0
-    bash "$kit_script" "${carried[@]}" --duration 30 --reports "$reports/$socket" -- "$work/client.sh" --socket "$socket" \
+    bash "$kit_script" "${carried[@]}" --strict --duration 30 --reports "$reports/$socket" -- "$work/client.sh" --socket "$socket" \
         >"$out" 2>&1 || status=$?
-    bash "$kit_script" --scenario unsupported-version --duration 4 --reports "$reports/$socket" \
+    bash "$kit_script" --scenario unsupported-version --strict --duration 4 --reports "$reports/$socket" \
         -- "$work/client.sh" --socket "$socket" >>"$out" 2>&1 || status=$?
     sed "s/^/   [$socket] /" "$out" | cut -c1-160
     [ "$status" = 0 ] || failed=1

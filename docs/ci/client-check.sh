@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a STUI client against `stui-conformance client-check`, one scenario per run, for a client team's CI.
 #
-# usage: client-check.sh [--scenario NAME]... [--reply-delay S] [--duration S] [--reports DIR] -- CLIENT ARGS...
+# usage: client-check.sh [--scenario NAME]... [--reply-delay S] [--duration S] [--reports DIR] [--strict]
+#                        -- CLIENT ARGS...
 #
 # For each scenario (default: every one client-check knows, `stui-conformance client-check --list`) it starts
 # client-check on a free loopback port, waits for its ready file (never a sleep), runs the client with the
@@ -21,12 +22,14 @@ scenarios=()
 reply_delay=3
 duration=60
 reports=client-check-reports
+strict=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --scenario) scenarios+=("$2"); shift 2 ;;
         --reply-delay) reply_delay=$2; shift 2 ;;
         --duration) duration=$2; shift 2 ;;
         --reports) reports=$2; shift 2 ;;
+        --strict) strict=(--strict); shift ;;  # SHOULD rules broken (NON-STRICT) fail the scenario too
         --) shift; break ;;
         *) echo "client-check.sh: unknown option $1 (the client command follows --)" >&2; exit 2 ;;
     esac
@@ -60,7 +63,7 @@ for scenario in "${scenarios[@]}"; do
     ready=$work/ready.$scenario
     "${kit[@]}" client-check --bind tcp://127.0.0.1:0 --ready-file "$ready" --scenario "$scenario" \
         --reply-delay "$reply_delay" --duration "$duration" --json "$reports/$scenario.json" \
-        --junit-xml "$reports/$scenario.xml" --no-color >"$reports/$scenario.log" 2>&1 &
+        --junit-xml "$reports/$scenario.xml" --no-color ${strict[@]+"${strict[@]}"} >"$reports/$scenario.log" 2>&1 &
     kit_pid=$!
     for _ in $(seq 600); do
         [ -s "$ready" ] && break

@@ -188,7 +188,8 @@ def good_session(endpoint: str, kind: str = "dealer", *, iterations: int = 4, ti
                         session.revision = again["result"]["revision"]
             step("session.validate")
             link.reconnect()  # a new connection, as after a network change
-            hello(link)
+            if "no-hello" not in link.broken:  # VER-4 (a SHOULD): hello first on every connection
+                hello(link)
             resumed = step("session.resume")
             if resumed is not None:
                 session.revision = resumed["result"]["revision"]

@@ -177,3 +177,18 @@ def test_the_ci_script_runs_a_client_scenario_by_scenario(tmp_path, broken, stat
         assert "slow-reply (exit 1)" in done.stderr
     else:
         assert "all 2 scenario(s) passed" in done.stdout
+
+
+@pytest.mark.parametrize(("strict", "status"), [([], 0), (["--strict"], 1)])
+def test_the_ci_script_fails_a_broken_should_only_with_strict(tmp_path, strict, status):
+    # A client that skips hello on its new connection breaks VER-4, a SHOULD: NON-STRICT, which fails
+    # the scenario only when the script passes --strict on to client-check.
+    env = {**os.environ, "STUI_CONFORMANCE": f"{sys.executable} -m stui_protocol_kit.conformance.cli"}
+    done = subprocess.run(
+        ["bash", str(SCRIPT), "--scenario", "unknown-members", *strict, "--reports", str(tmp_path / "reports"),
+         "--", sys.executable, str(CLIENT), "{endpoint}", "--broken", "no-hello"],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == status, done.stdout + done.stderr
+    report = formats.read_client_check_report(tmp_path / "reports" / "unknown-members.json")
+    assert report["failed_should"] == ["VER-4"]
+    assert report["settings"]["strict"] is bool(strict)

@@ -43,6 +43,7 @@ request_log = logging.getLogger("stui.reference_server.requests")
 # A frame larger than this many times max_message_bytes costs its sender the connection, without a
 # reply (spec 01, TRN-15); anything up to it is read and answered PayloadTooLarge (TRN-6).
 FRAME_BOUND_FACTOR = 4
+MAX_HEARTBEAT_TTL_S = 6553
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ class TransportSettings:
         for name in ("handshake_timeout_s", "heartbeat_interval_s", "heartbeat_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.heartbeat_timeout_s > MAX_HEARTBEAT_TTL_S:  # ZMTP carries the TTL in deciseconds, 16 bits
+            raise ValueError(f"heartbeat_timeout_s must be at most {MAX_HEARTBEAT_TTL_S}, "
+                             f"got {self.heartbeat_timeout_s}")
 
 
 def frame_bound(max_message_bytes: int) -> int:

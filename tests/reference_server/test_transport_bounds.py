@@ -295,3 +295,15 @@ def test_server_help_documents_the_connection_bounds() -> None:
     for option in ("--max-connections", "--handshake-timeout", "--heartbeat-interval", "--heartbeat-timeout",
                    "--curve-secret-key", "--curve-allow"):
         assert option in out
+
+
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--max-connections", "0", "--max-connections must be at least 1"),
+    ("--handshake-timeout", "0", "handshake_timeout_s must be positive"),
+    ("--heartbeat-timeout", "99999", "heartbeat_timeout_s must be at most"),
+    ("--curve-allow", "/nonexistent.pub", "--curve-allow needs --curve-secret-key"),
+])
+def test_refused_transport_settings_say_why(tmp_path: Path, option: str, value: str, says: str) -> None:
+    done = subprocess.run([*SERVER, "--bind", "tcp://127.0.0.1:0", "--data-dir", str(tmp_path), option, value],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 2 and says in done.stderr, done.stderr

@@ -179,3 +179,23 @@ def test_client_check_serves_curve_clients_on_its_allow_list(keys: Path, tmp_pat
         kit.request_stop("test")
         thread.join(10)
         kit.close()
+
+
+def test_the_pytest_plugin_talks_curve(keys: Path, tmp_path: Path) -> None:
+    from importlib.metadata import entry_points
+
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "test_empty.py").write_text("def test_nothing():\n    pass\n")
+    installed = any(ep.value == "stui_protocol_kit.conformance.pytest_plugin" for ep in entry_points(group="pytest11"))
+    plugin = [] if installed else ["-p", "stui_protocol_kit.conformance.pytest_plugin"]
+    with _curve_server(keys, tmp_path / "data") as proc:
+        assert proc.endpoint is not None
+        base = [sys.executable, "-m", "pytest", "-q", *plugin, "--stui-conformance", "--stui-target", proc.endpoint,
+                "--stui-select", "hello.success", "-p", "no:cacheprovider", str(tmp_path / "t")]
+        done = subprocess.run([*base, "--stui-curve-secret-key", str(keys / "alice.key"), "--stui-curve-server-key",
+                               str(keys / "server.pub")], capture_output=True, text=True, timeout=120,
+                              cwd=tmp_path / "t")
+        assert done.returncode == 0 and "2 passed" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+        half = subprocess.run([*base, "--stui-curve-secret-key", str(keys / "alice.key")], capture_output=True,
+                              text=True, timeout=120, cwd=tmp_path / "t")
+        assert half.returncode != 0 and "--curve-server-key" in half.stdout + half.stderr

@@ -25,9 +25,8 @@ def reference() -> str:
         yield server.endpoint
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_a_correct_server_passes_the_fuzz_profile(reference: str, seed: int) -> None:
-    report = fuzz(reference, frames=1500, seed=seed, check_every=250)
+def test_a_correct_server_passes_the_fuzz_profile(reference: str) -> None:
+    report = fuzz(reference, frames=1500, seed=1, check_every=250)
     assert report.passed, report.as_json()["problems"]
     assert report.replies == report.frames == 1500 and report.missing == 0
     assert report.liveness_checks == 6

@@ -30,10 +30,9 @@ CONFORMANCE = [sys.executable, "-m", "stui_protocol_kit.conformance.cli"]
 
 @pytest.fixture
 def keys(tmp_path: Path) -> Path:
+    """server, alice and bob key pairs (the keygen verb's own files are tested once, below)."""
     for name in ("server", "alice", "bob"):
-        done = subprocess.run([*CONFORMANCE, "keygen", str(tmp_path / name)], capture_output=True, text=True,
-                              cwd=REPO, timeout=60)
-        assert done.returncode == 0, done.stderr
+        write_keypair(tmp_path / name)
     return tmp_path
 
 
@@ -42,7 +41,11 @@ def _curve_server(keys: Path, data: Path, *extra: str) -> ServerProcess:
                           str(keys / "alice.pub"), *extra)
 
 
-def test_keygen_writes_a_private_secret_file_and_never_overwrites_it(keys: Path) -> None:
+def test_keygen_writes_a_private_secret_file_and_never_overwrites_it(tmp_path: Path) -> None:
+    keys = tmp_path
+    done = subprocess.run([*CONFORMANCE, "keygen", str(keys / "alice")], capture_output=True, text=True, cwd=REPO,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
     assert stat.S_IMODE((keys / "alice.key").stat().st_mode) == 0o600
     pair = KeyPair.load(keys / "alice.key")
     assert load_public_keys(keys / "alice.pub") == [pair.public]
@@ -111,19 +114,20 @@ def test_binding_every_interface_with_curve_does_not_warn(keys: Path, tmp_path: 
     assert not any("CURVE is off" in line for line in proc.stderr_lines())
 
 
-def test_the_suite_runs_over_curve_and_an_unlisted_suite_reaches_nothing(keys: Path, tmp_path: Path) -> None:
+def test_the_suite_runs_over_curve_and_an_unlisted_suite_reaches_nothing(keys: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from stui_protocol_kit.conformance.cli import main
+
     with _curve_server(keys, tmp_path / "data") as proc:
         assert proc.endpoint is not None
-        base = [*CONFORMANCE, "run", "--target", proc.endpoint, "--select", "hello.*", "--timeout", "2"]
-        listed = subprocess.run([*base, "--curve-secret-key", str(keys / "alice.key"), "--curve-server-key",
-                                 str(keys / "server.pub")], capture_output=True, text=True, cwd=REPO, timeout=120)
-        assert listed.returncode == 0, listed.stdout[-2000:] + listed.stderr[-2000:]
-        unlisted = subprocess.run([*base, "--curve-secret-key", str(keys / "bob.key"), "--curve-server-key",
-                                   str(keys / "server.pub")], capture_output=True, text=True, cwd=REPO, timeout=120)
-        assert unlisted.returncode == 2 and "CURVE" in unlisted.stderr, unlisted.stderr
-        half = subprocess.run([*base, "--curve-secret-key", str(keys / "alice.key")], capture_output=True, text=True,
-                              cwd=REPO, timeout=120)
-        assert half.returncode == 2 and "--curve-server-key" in half.stderr
+        base = ["run", "--target", proc.endpoint, "--select", "hello.*", "--timeout", "2", "--no-color"]
+        assert main([*base, "--curve-secret-key", str(keys / "alice.key"), "--curve-server-key",
+                     str(keys / "server.pub")]) == 0, capsys.readouterr()
+        capsys.readouterr()
+        assert main([*base, "--curve-secret-key", str(keys / "bob.key"), "--curve-server-key",
+                     str(keys / "server.pub")]) == 2
+        assert "CURVE" in capsys.readouterr().err
+        assert main([*base, "--curve-secret-key", str(keys / "alice.key")]) == 2
+        assert "--curve-server-key" in capsys.readouterr().err
 
 
 def test_the_proxy_talks_curve_on_both_sides(keys: Path, tmp_path: Path) -> None:
@@ -196,6 +200,3 @@ def test_the_pytest_plugin_talks_curve(keys: Path, tmp_path: Path) -> None:
                                str(keys / "server.pub")], capture_output=True, text=True, timeout=120,
                               cwd=tmp_path / "t")
         assert done.returncode == 0 and "2 passed" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
-        half = subprocess.run([*base, "--stui-curve-secret-key", str(keys / "alice.key")], capture_output=True,
-                              text=True, timeout=120, cwd=tmp_path / "t")
-        assert half.returncode != 0 and "--curve-server-key" in half.stdout + half.stderr

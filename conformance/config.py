@@ -49,6 +49,9 @@ class RunConfig:
     server_settings: Mapping[str, object] | None = None
     # CurveZMQ keys for talking to --target (never written to a report: only the run's sockets use them).
     curve: ClientCurve | None = field(default=None, repr=False)
+    # Where hypothesis may write its caches during the run (None: a temporary directory, removed after;
+    # conformance/hypothesis_storage.py). The run keeps no example database either way.
+    hypothesis_dir: str | None = None
 
     def __post_init__(self) -> None:
         # Lists are accepted for convenience (tests, the plugin) and kept as tuples: the config is a value.

@@ -25,17 +25,47 @@ if TYPE_CHECKING:
 _REPORT_KEY = pytest.StashKey["RunReport"]()
 
 
+DEFAULT_TIMEOUT_S = 5.0  # conformance/config.py's DEFAULT_TIMEOUT_S; repeated: no suite import at load time
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("stui-conformance")
-    group.addoption("--stui-conformance", action="store_true", help="collect the STUI conformance cases")
-    group.addoption("--stui-target", default=None, metavar="ADDR", help="target endpoint (default: embedded)")
-    group.addoption("--stui-restart-command", default=None, metavar="CMD")
-    group.addoption("--stui-select", action="append", default=[], metavar="GLOB")
-    group.addoption("--stui-exclude", action="append", default=[], metavar="GLOB")
-    group.addoption("--stui-timeout", type=float, default=5.0, metavar="S")
+    group = parser.getgroup("stui-conformance", "STUI conformance suite (stui-protocol-kit)")
+    group.addoption("--stui-conformance", action="store_true",
+                    help="collect the STUI conformance cases, one test per case (nothing happens without it)")
+    group.addoption("--stui-target", default=None, metavar="ADDR",
+                    help="ZeroMQ endpoint of the server under test, tcp://HOST:PORT or ipc://PATH (default: start"
+                         " the reference server in a temporary directory)")
+    group.addoption("--stui-restart-command", default=None, metavar="CMD",
+                    help="shell command that restarts the target (cases that need a restart are skipped without"
+                         " it)")
+    group.addoption("--stui-select", action="append", default=[], metavar="GLOB",
+                    help="run only cases whose ID, group, tag or requirement matches (repeatable)")
+    group.addoption("--stui-exclude", action="append", default=[], metavar="GLOB",
+                    help="leave out matching cases (repeatable)")
+    group.addoption("--stui-timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
+                    help="per-request timeout in seconds (default %(default)s)")
+    group.addoption("--stui-hypothesis-dir", default=None, metavar="DIR",
+                    help="where hypothesis keeps its caches during the conformance run (default: a temporary"
+                         " directory, removed after; never ./.hypothesis)")
     group.addoption("--stui-curve-secret-key", default=None, metavar="FILE",
                     help="talk CurveZMQ to the target with this secret key file (needs --stui-curve-server-key)")
     group.addoption("--stui-curve-server-key", default=None, metavar="FILE", help="the target's CURVE public key file")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Usage errors before anything runs: a malformed endpoint once, not once per case."""
+    if not config.getoption("--stui-conformance", default=False):
+        return
+    from stui_protocol_kit.protocol.endpoints import EndpointError, check_endpoint
+
+    target = config.getoption("--stui-target")
+    if target is not None:
+        try:
+            check_endpoint(target)
+        except EndpointError as exc:
+            raise pytest.UsageError(f"--stui-target: {exc}") from None
+    if not config.getoption("--stui-timeout") > 0:
+        raise pytest.UsageError("--stui-timeout must be positive")
 
 
 def _config(config: pytest.Config) -> RunConfig:
@@ -50,14 +80,21 @@ def _config(config: pytest.Config) -> RunConfig:
     return RunConfig(target=config.getoption("--stui-target"),
                      restart_command=config.getoption("--stui-restart-command"),
                      select=config.getoption("--stui-select"), exclude=config.getoption("--stui-exclude"),
-                     timeout_s=config.getoption("--stui-timeout"), curve=curve)
+                     timeout_s=config.getoption("--stui-timeout"), curve=curve,
+                     hypothesis_dir=config.getoption("--stui-hypothesis-dir"))
 
 
 def _report(config: pytest.Config) -> RunReport:
     from stui_protocol_kit.conformance.runner import Runner
+    from stui_protocol_kit.conformance.target import TargetUnavailable
 
     if _REPORT_KEY not in config.stash:
-        config.stash[_REPORT_KEY] = Runner(_config(config)).run()
+        try:
+            config.stash[_REPORT_KEY] = Runner(_config(config)).run()
+        except TargetUnavailable as exc:
+            # One clear stop, as `stui-conformance run` exits 2: not one failure (and one hello timeout)
+            # per case with an internal traceback each.
+            pytest.exit(f"stui-conformance: target unavailable: {exc}", returncode=2)
     return config.stash[_REPORT_KEY]
 
 
@@ -97,9 +134,12 @@ class ConformanceItem(pytest.Item):
 
 class ConformanceCollector(pytest.Collector):
     def collect(self) -> list[pytest.Item]:
+        from stui_protocol_kit.conformance.hypothesis_storage import hypothesis_storage
         from stui_protocol_kit.conformance.runner import Runner
 
-        runner = Runner(_config(self.config))
+        run_config = _config(self.config)
+        with hypothesis_storage(run_config.hypothesis_dir):  # loading the cases writes hypothesis caches
+            runner = Runner(run_config)
         return [ConformanceItem.from_parent(self, name=c.id, case_id=c.id) for c in runner.selected()]
 
 

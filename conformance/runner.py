@@ -23,9 +23,9 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from queue import Empty, Queue
 from typing import Any
 
 import zmq
@@ -49,6 +49,7 @@ from stui_protocol_kit.conformance.case import (
 )
 from stui_protocol_kit.conformance.config import RunConfig
 from stui_protocol_kit.conformance.context import CaseContext, TargetHandle
+from stui_protocol_kit.conformance.hypothesis_storage import hypothesis_storage
 from stui_protocol_kit.conformance.target import (
     EXPIRY_SETTINGS,
     MAIN_SETTINGS,
@@ -59,6 +60,7 @@ from stui_protocol_kit.conformance.target import (
 )
 from stui_protocol_kit.conformance.verdicts import RequirementRow, RunVerdict, requirement_matrix, run_verdict
 from stui_protocol_kit.protocol.client import ReplyTimeout
+from stui_protocol_kit.protocol.endpoints import EndpointError, check_endpoint
 from stui_protocol_kit.protocol.problems import Problem
 from stui_protocol_kit.protocol.requirements import Requirement, requirements
 
@@ -110,6 +112,24 @@ class RunReport:
 
 
 ProgressHook = Callable[[CaseResult], None]
+
+# How long an interrupted run waits for the ZeroMQ context to close (background cases blocked on a socket
+# get ETERM at once; one asleep in an expiry wait closes its sockets when it wakes). Never longer: the
+# background threads are daemons and the process may exit without them.
+INTERRUPT_CLOSE_WAIT_S = 3.0
+# The reason of every case an interrupted run did not finish: SKIPPED, so its requirements count as not
+# checked and a partial run can never PASS.
+NOT_RUN_INTERRUPTED = "not run: the run was interrupted"
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run was interrupted (Ctrl-C, or a signal handler that raised KeyboardInterrupt): every embedded
+    server is stopped and its data removed; `report` holds the cases that finished, marked partial.
+    A KeyboardInterrupt, so a caller that does not look for it is interrupted as before."""
+
+    def __init__(self, report: RunReport) -> None:
+        super().__init__("the run was interrupted")
+        self.report = report
 
 
 def reference_settings_for(limits: dict[str, Any]) -> dict[str, Any]:
@@ -175,6 +195,10 @@ class _Targets:
             self.expiry = TargetHandle(expiry.endpoint, probe_hello(expiry.endpoint, 10, self.zmq_context),
                                        expiry.restart)
             return
+        try:
+            check_endpoint(cfg.target)
+        except EndpointError as exc:  # the CLI checks first; the plugin and callers of the API get the same words
+            raise TargetUnavailable(str(exc)) from None
         hello = probe_hello(cfg.target, cfg.timeout_s, self.zmq_context, cfg.curve)
         restart = (CommandRestarter(cfg.target, cfg.restart_command, curve=cfg.curve).restart
                    if cfg.restart_command else None)
@@ -183,6 +207,11 @@ class _Targets:
                                   " restarts it; the suite then waits for hello)"
         self.main = TargetHandle(cfg.target, hello, restart, curve=cfg.curve)
         self.expiry = self.main
+
+    def hello(self) -> dict[str, Any]:
+        """The main target's hello, or {} when the run stopped before reading it."""
+        main = getattr(self, "main", None)
+        return main.hello if main is not None else {}
 
     def stop(self) -> None:
         for server in self.servers:
@@ -199,6 +228,9 @@ class Runner:
         self.registry = registry or load_cases()
         self.progress = progress
         self._lock = threading.Lock()
+        self._results: dict[str, CaseResult] = {}
+        # Set once the run is interrupted: no result is recorded after it and nothing is restarted.
+        self._stopping = False
         # endpoint -> the case during which that target stopped answering (and could not be restarted)
         self._down: dict[str, str] = {}
 
@@ -206,7 +238,8 @@ class Runner:
         return self.registry.select(self.config.select, self.config.exclude)
 
     def run(self) -> RunReport:
-        """Start/reach the target (TargetUnavailable when it cannot), run, stop embedded servers."""
+        """Start/reach the target (TargetUnavailable when it cannot), run, stop embedded servers.
+        Interrupted (KeyboardInterrupt, also from a signal handler): RunInterrupted with a partial report."""
         started = time.monotonic()
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
         zmq_context = zmq.Context()
@@ -214,40 +247,78 @@ class Runner:
         targets = _Targets(self.config, zmq_context)
         try:
             targets.start()
-            results = self._run_all(targets, zmq_context)
-            hello = targets.main.hello
-            endpoint = self.config.target or f"embedded reference server ({targets.main.endpoint})"
-        finally:
+            with hypothesis_storage(self.config.hypothesis_dir):
+                results = self._run_all(targets, zmq_context)
+        except KeyboardInterrupt:
+            with self._lock:
+                self._stopping = True
+                finished = [self._results.get(c.id) or CaseResult(c, Outcome.SKIPPED, reason=NOT_RUN_INTERRUPTED)
+                            for c in self.selected()]
             targets.stop()
-            zmq_context.term()
-        return RunReport(results, hello, endpoint, self.config, started_at, time.monotonic() - started,
-                         known_cases=frozenset(c.id for c in self.registry))
+            _close_context(zmq_context, INTERRUPT_CLOSE_WAIT_S)
+            report = RunReport(finished, targets.hello(), self._target_name(targets), self.config, started_at,
+                               time.monotonic() - started, partial=True,
+                               known_cases=frozenset(c.id for c in self.registry))
+            raise RunInterrupted(report) from None
+        except BaseException:
+            with self._lock:
+                self._stopping = True
+            targets.stop()
+            _close_context(zmq_context, INTERRUPT_CLOSE_WAIT_S)
+            raise
+        targets.stop()
+        zmq_context.term()
+        return RunReport(results, targets.main.hello, self._target_name(targets), self.config, started_at,
+                         time.monotonic() - started, known_cases=frozenset(c.id for c in self.registry))
+
+    def _target_name(self, targets: _Targets) -> str:
+        if self.config.target:
+            return self.config.target
+        endpoint = getattr(getattr(targets, "main", None), "endpoint", "not started")
+        return f"embedded reference server ({endpoint})"
 
     # -- scheduling ----------------------------------------------------------------------------------
 
     def _run_all(self, targets: _Targets, zmq_context: zmq.Context) -> list[CaseResult]:
         cases = self.selected()
-        results: dict[str, CaseResult] = {}
+        results = self._results
         background = [c for c in cases if NEED_EXPIRY in c.needs and NEED_EXCLUSIVE not in c.needs]
         exclusive = [c for c in cases if NEED_EXCLUSIVE in c.needs or NEED_RESTART in c.needs]
         ordinary = [c for c in cases if c not in background and c not in exclusive]
 
         def run_one(item: Case, target: TargetHandle) -> None:
+            if self._stopping:
+                return
             result = self.run_case(item, target, targets, zmq_context)
             with self._lock:
+                if self._stopping:  # finished after an interrupt, against a stopped server: not a result
+                    return
                 results[item.id] = result
                 if self.progress:
                     self.progress(result)
 
-        pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(background))), thread_name_prefix="expiry")
-        futures = [pool.submit(run_one, c, targets.expiry) for c in background]
-        try:
-            for item in ordinary:
-                run_one(item, targets.main)
-        finally:
-            for future in futures:
-                future.result()
-            pool.shutdown()
+        # Daemon threads, not a ThreadPoolExecutor: the interpreter joins an executor's threads at exit, so
+        # an interrupted run would wait for every expiry case to sleep out its wait.
+        queue: Queue[Case] = Queue()
+        for item in background:
+            queue.put(item)
+
+        def worker() -> None:
+            while not self._stopping:
+                try:
+                    item = queue.get_nowait()
+                except Empty:
+                    return
+                run_one(item, targets.expiry)
+
+        workers = [threading.Thread(target=worker, name=f"expiry-{n}", daemon=True)
+                   for n in range(min(16, len(background)))]
+        for thread in workers:
+            thread.start()
+        for item in ordinary:
+            run_one(item, targets.main)
+        for thread in workers:
+            thread.join()
         for item in exclusive:
             run_one(item, targets.main)
         return [results[c.id] for c in cases]
@@ -328,12 +399,14 @@ class Runner:
     def _check_alive(self, item: Case, target: TargetHandle, ctx: CaseContext, zmq_context: zmq.Context) -> None:
         """After a timeout: is the target still there? If not, restart it when the run knows how
         (later cases still get a target), else mark it down so later cases are skipped at once."""
+        if self._stopping:
+            return
         try:
             probe_hello(target.endpoint, self.config.timeout_s, zmq_context, target.curve)
             return
         except TargetUnavailable:
             pass
-        if target.restart is not None:
+        if target.restart is not None and not self._stopping:
             try:
                 target.endpoint = target.restart()
                 ctx.note("the target stopped answering during this case; it was restarted for the cases after it")
@@ -343,6 +416,14 @@ class Runner:
         with self._lock:
             self._down.setdefault(target.endpoint, item.id)
         ctx.note("the target stopped answering during this case (hello fails too); later cases are not run")
+
+
+def _close_context(context: zmq.Context, wait_s: float) -> None:
+    """term() the context on a daemon thread and wait at most `wait_s`: after an interrupt a background
+    case may still hold a socket, and an exit must never block on it."""
+    closer = threading.Thread(target=context.term, name="zmq-term", daemon=True)
+    closer.start()
+    closer.join(wait_s)
 
 
 def run(config: RunConfig, progress: ProgressHook | None = None, registry: CaseRegistry | None = None) -> RunReport:

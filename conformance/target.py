@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -54,7 +55,10 @@ class TargetUnavailable(RuntimeError):
 def probe_hello(endpoint: str, timeout_s: float = 5.0, context: zmq.Context | None = None,
                 curve: ClientCurve | None = None) -> dict[str, Any]:
     """The hello result of the target, or TargetUnavailable."""
-    client = ProtocolClient(endpoint, "dealer", timeout_s, context, curve=curve)
+    try:
+        client = ProtocolClient(endpoint, "dealer", timeout_s, context, curve=curve)
+    except zmq.ZMQError as exc:  # the endpoint itself was refused (callers check its form first)
+        raise TargetUnavailable(f"{endpoint}: {exc}") from exc
     try:
         exchange = client.call("hello", {})
     except ReplyTimeout as exc:
@@ -97,6 +101,10 @@ class EmbeddedServer:
         self.bind = "tcp://127.0.0.1:0"
         self.endpoint: str | None = None
         self.server: ServerProcess | None = None
+        # After cleanup() nothing starts again: a case still running on a background thread when the run
+        # is interrupted must not restart a server nobody will stop.
+        self._lock = threading.Lock()
+        self._closed = False
 
     @property
     def process(self) -> subprocess.Popen[str] | None:
@@ -109,12 +117,20 @@ class EmbeddedServer:
         return args + self.extra_args
 
     def start(self) -> str:
-        self.server = ServerProcess(self.command_line(), ready_timeout_s=self.ready_timeout_s,
-                                    name=f"{self.name} server")
+        with self._lock:
+            if self._closed:
+                raise TargetUnavailable(f"{self.name} server: the run is over, it is not started again")
+            server = self.server = ServerProcess(self.command_line(), ready_timeout_s=self.ready_timeout_s,
+                                                 name=f"{self.name} server")
         try:
-            self.endpoint = self.server.start()
+            self.endpoint = server.start()
         except ServerStartError as exc:
             raise TargetUnavailable(f"{self.name} server did not start: {exc}") from exc
+        with self._lock:
+            if self._closed:  # cleanup() ran while it was starting (an interrupt during start-up)
+                server.kill()
+                shutil.rmtree(self.data_dir, ignore_errors=True)
+                raise TargetUnavailable(f"{self.name} server: the run is over, it is not started again")
         # Restarts bind the same port so that connected clients and the endpoint stay valid.
         self.bind = self.endpoint
         return self.endpoint
@@ -134,6 +150,9 @@ class EmbeddedServer:
             self.server.stop(grace_s=10)
 
     def cleanup(self) -> None:
+        """Stop for good and remove the data directory (also while start() runs on another thread)."""
+        with self._lock:
+            self._closed = True
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 

@@ -90,7 +90,12 @@ class ProtocolClient:
         self.context = context or zmq.Context()
         self.transcript = transcript if transcript is not None else Transcript()
         self._prefix = uuid.uuid4().hex[:8]
-        self.socket: zmq.Socket = self._connect()
+        try:
+            self.socket: zmq.Socket = self._connect()
+        except zmq.ZMQError:
+            if self._own_context:
+                self.context.term()
+            raise
 
     def _connect(self) -> zmq.Socket:
         sock = self.context.socket(zmq.DEALER if self.socket_kind == "dealer" else zmq.REQ)
@@ -102,7 +107,13 @@ class ProtocolClient:
             sock.setsockopt(zmq.REQ_RELAXED, 1)
         if self.curve is not None:
             self.curve.apply(sock)
-        sock.connect(self.endpoint)
+        try:
+            sock.connect(self.endpoint)
+        except zmq.ZMQError:
+            # A socket left open here would make the context's term() block forever (a typo in an
+            # endpoint hung the CLI): close it before the error goes up.
+            sock.close(0)
+            raise
         return sock
 
     def reconnect(self) -> None:

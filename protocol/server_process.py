@@ -76,6 +76,9 @@ class ServerProcess:
             self.process = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 text=True, errors="replace", env=env, cwd=self.cwd,
+                # A process group of its own: a Ctrl-C at the terminal reaches the tool that started the
+                # server, which stops it in order (and writes its reports), not the server behind its back.
+                start_new_session=True,
             )
         except OSError as exc:
             raise ServerStartError(f"cannot start {self.name} ({self.argv[0]}): {exc}", None, "") from exc

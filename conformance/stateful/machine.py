@@ -39,13 +39,27 @@ class Budget:
     examples: int = 25
     steps: int = 15
     restarts: bool = False
+    # Examples hypothesis may run to shrink a failure. Every example is real traffic (a faulty server's
+    # failure took 100 s to shrink unbounded); a count, not a time limit, so the printed sequence depends on
+    # the seed alone and not on how busy the machine is.
+    shrink_examples: int = 150
 
 
 @dataclasses.dataclass
 class FailureBox:
-    """The sequence of the last failing example (after shrinking, the minimal one runs last)."""
+    """The failing sequence to report: the shortest seen (hypothesis tries smaller ones as it shrinks; on
+    a tie the later, which hypothesis found smaller), and how many examples ran since the first failure."""
 
     failure: SequenceFailure | None = None
+    examples_since_failure: int = 0
+
+    def keep(self, failure: SequenceFailure) -> None:
+        if self.failure is None or len(failure.steps) <= len(self.failure.steps):
+            self.failure = failure
+
+
+class _ShrinkBudgetSpent(BaseException):
+    """Ends hypothesis' shrinking early (hypothesis lets a BaseException that is not an Exception through)."""
 
 
 # -- strategies for the parts of a step ------------------------------------------------------------------
@@ -99,6 +113,10 @@ def make_machine(ctx: CaseContext, budget: Budget, box: FailureBox,
 
     class SessionMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
+            if box.failure is not None:
+                box.examples_since_failure += 1
+                if box.examples_since_failure > budget.shrink_examples:
+                    raise _ShrinkBudgetSpent
             super().__init__()
             self.executor = SequenceExecutor(ctx, CLIENTS)
             self.counter = 0
@@ -120,7 +138,7 @@ def make_machine(ctx: CaseContext, budget: Budget, box: FailureBox,
             try:
                 self.executor.run(step)
             except SequenceFailure as failure:
-                box.failure = failure
+                box.keep(failure)
                 raise
 
         def scoped(self, number: int, **extra: Any) -> dict[str, Any]:
@@ -285,6 +303,9 @@ def run_machine(ctx: CaseContext, budget: Budget, recorder: Recorder | None = No
     )
     try:
         run_state_machine_as_test(machine, settings=config)
+    except _ShrinkBudgetSpent:
+        assert box.failure is not None
+        raise box.failure from None
     except SequenceFailure:
         raise
     except Exception:

@@ -26,6 +26,7 @@ from stui_protocol_kit.conformance.client_check.catalog import CHECKS
 from stui_protocol_kit.conformance.client_check.scenarios import SCENARIOS, Settings
 from stui_protocol_kit.conformance.output import Output
 from stui_protocol_kit.conformance.verbs import curve_options
+from stui_protocol_kit.protocol.endpoints import bind_endpoint_arg
 
 HELP = "play the server for a client: check every request it sends and provoke what it must survive"
 EPILOG_HEAD = """\
@@ -59,7 +60,7 @@ def register(subparsers: Any) -> None:
     defaults = Settings()
     p = subparsers.add_parser("client-check", help=HELP, description=__doc__.split("\n\n")[1] if __doc__ else HELP,
                               epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bind", default="tcp://127.0.0.1:5555", metavar="ADDR",
+    p.add_argument("--bind", default="tcp://127.0.0.1:5555", metavar="ADDR", type=bind_endpoint_arg,
                    help="ZeroMQ endpoint to serve on (default %(default)s; port 0 picks a free port, printed and"
                         " written to --ready-file)")
     p.add_argument("--scenario", action="append", default=[], metavar="NAME",

@@ -24,6 +24,7 @@ from stui_protocol_kit.conformance.output import Output
 from stui_protocol_kit.conformance.proxy import THREAD_JUDGE_SWITCH_INTERVAL_S, Proxy, ProxyUnavailable
 from stui_protocol_kit.conformance.verbs import curve_options
 from stui_protocol_kit.protocol.curve import CurveKeyError
+from stui_protocol_kit.protocol.endpoints import bind_endpoint_arg, endpoint_arg
 from stui_protocol_kit.protocol.traffic_checks import DEFAULT_TIMEOUT_S, Finding, describe
 
 HELP = "relay between clients and a server, checking both directions live (and record a transcript)"
@@ -42,9 +43,10 @@ exit status: 0 no MUST requirement broken, 1 a MUST requirement broken, 2 usage 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("proxy", help=HELP, description=__doc__.split("\n\n")[1] if __doc__ else HELP,
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--listen", required=True, metavar="ADDR",
+    p.add_argument("--listen", required=True, metavar="ADDR", type=bind_endpoint_arg,
                    help="ZeroMQ endpoint clients connect to (port 0 picks a free port, printed)")
-    p.add_argument("--upstream", required=True, metavar="ADDR", help="the server's ZeroMQ endpoint")
+    p.add_argument("--upstream", required=True, metavar="ADDR", type=endpoint_arg,
+                   help="the server's ZeroMQ endpoint, tcp://HOST:PORT or ipc://PATH")
     p.add_argument("--transcript", metavar="FILE", help="record every message as JSON Lines (tokens redacted)")
     p.add_argument("--violations", metavar="FILE", help="write every violation as JSON Lines")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first violation of a MUST requirement")

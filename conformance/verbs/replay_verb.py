@@ -34,6 +34,7 @@ from stui_protocol_kit.conformance.transcript import looks_like_transcript, pars
 from stui_protocol_kit.conformance.verbs import curve_options
 from stui_protocol_kit.protocol.client import ReplyTimeout
 from stui_protocol_kit.protocol.curve import CurveKeyError
+from stui_protocol_kit.protocol.endpoints import endpoint_arg
 from stui_protocol_kit.protocol.problems import show
 
 HELP = "re-run a request sequence (as a failing stateful case prints it) or a proxy transcript against a server"
@@ -47,7 +48,9 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("replay", help=HELP, description=DESCRIPTION, epilog=EPILOG,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", metavar="FILE", help="JSON Lines sequence or transcript, or - for stdin")
-    parser.add_argument("--target", metavar="ADDR", help="ZeroMQ endpoint of the server (default: embedded reference)")
+    parser.add_argument("--target", metavar="ADDR", type=endpoint_arg,
+                        help="ZeroMQ endpoint of the server, tcp://HOST:PORT or ipc://PATH"
+                             " (default: embedded reference)")
     parser.add_argument("--restart-command", metavar="CMD", help="shell command that restarts the target")
     parser.add_argument("--socket", dest="socket_kind", choices=("dealer", "req"), default=DEFAULTS.socket_kind,
                         help="socket type of the simulated clients (default %(default)s)")

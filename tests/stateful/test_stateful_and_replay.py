@@ -4,6 +4,7 @@ that only sequences expose are caught."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -62,7 +63,10 @@ def test_faulty_server_fails_the_stateful_case_with_a_replayable_sequence(
     jsonl = result.sequence
     steps = from_jsonl(jsonl)
     assert 2 <= len(steps) <= 15
-    assert "token" not in jsonl.replace('"token": "$token:', "")  # only placeholders, never a real token
+    # Only placeholders and the machine's deliberate wrong tokens (one letter 43 times), never a token the
+    # server issued. (Not `"token" not in ...`: a wrong-token step carries a literal made-up token.)
+    tokens = re.findall(r'"token": "([^"]*)"', jsonl)
+    assert all(re.fullmatch(r"\$token:\d+|(.)\1{42}", t) for t in tokens), tokens
     sequence = tmp_path / "failing.jsonl"
     sequence.write_text(jsonl, encoding="utf-8")
     # Against the reference server the sequence runs clean; against a fresh faulty server it still fails.

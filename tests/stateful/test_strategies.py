@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 
 import pytest
@@ -21,6 +23,9 @@ COMMANDS = sorted(registry().commands)
 FAST = settings(max_examples=15, deadline=None, database=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
 SESSION = ("S" * 22, "T" * 43)
+# Long mode (STUI_LONG=1): property tests run to the end instead of within a small default budget.
+LONG = os.environ.get("STUI_LONG") == "1"
+SHRINK_CANDIDATES = 20
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -55,13 +60,32 @@ def test_mutations_get_exactly_the_code_they_claim(command: str) -> None:
     check()
 
 
+class _EnoughShrinking(BaseException):
+    """Ends find() early: hypothesis lets a BaseException that is not an Exception through."""
+
+
 def test_a_shrunk_negative_example_still_violates_its_schema() -> None:
-    # find() shrinks to the simplest example; the strategy's own re-check applies at every shrink step.
-    smallest = find(invalid_requests("session.snapshot", SESSION),
-                    lambda bad: bad.expected_code == "InvalidRequest" and "1.0" not in bad.mutation,
-                    settings=settings(database=None, max_examples=50, derandomize=True,
-                                      suppress_health_check=[HealthCheck.too_slow]))
-    assert validator().check_request(smallest.message).error_code == "InvalidRequest"
+    # find() shrinks towards the simplest example; the strategy's own re-check applies at every shrink step,
+    # so every candidate the shrinker makes must still be invalid as claimed. Shrinking to the end takes
+    # about 450 candidates (a minute under load): the default checks the first SHRINK_CANDIDATES, a count
+    # and not a time so the candidates are the same on every run; STUI_LONG=1 shrinks to the end.
+    found: list[InvalidMessage] = []
+
+    def condition(bad: InvalidMessage) -> bool:
+        if bad.expected_code != "InvalidRequest" or "1.0" in bad.mutation:
+            return False
+        found.append(bad)
+        if not LONG and len(found) > SHRINK_CANDIDATES:
+            raise _EnoughShrinking
+        return True
+
+    with contextlib.suppress(_EnoughShrinking):
+        find(invalid_requests("session.snapshot", SESSION), condition,
+             settings=settings(database=None, max_examples=50, derandomize=True,
+                               suppress_health_check=[HealthCheck.too_slow]))
+    assert len(found) > 1  # the first example and at least one shrink of it
+    for bad in found:
+        assert validator().check_request(bad.message).error_code == "InvalidRequest", bad.mutation
 
 
 def test_every_family_of_mutation_is_drawable_and_gets_its_code() -> None:

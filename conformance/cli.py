@@ -28,6 +28,7 @@ from stui_protocol_kit.conformance.verbs import (
     run_verb,
     validate_verb,
 )
+from stui_protocol_kit.protocol.command_line import Parser, add_version
 
 # The verbs, in the order `--help` lists them.
 VERBS: list[ModuleType] = [
@@ -41,13 +42,14 @@ exit status (every verb): 0 success, 1 something checked is not conformant, 2 us
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> Parser:
+    parser = Parser(
         prog="stui-conformance",
         description="STUI session protocol v1 conformance kit.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_version(parser)
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for verb in VERBS:
         verb.register(subparsers)

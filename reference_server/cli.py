@@ -28,6 +28,7 @@ from pathlib import Path
 
 import zmq
 
+from stui_protocol_kit.protocol.command_line import Parser, add_version
 from stui_protocol_kit.protocol.curve import CurveKeyError, ServerCurve
 from stui_protocol_kit.reference_server.config import ServerConfig
 from stui_protocol_kit.reference_server.engine import Engine
@@ -61,22 +62,34 @@ def default_data_dir() -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     defaults = ServerConfig()
-    p = argparse.ArgumentParser(prog="stui-reference-server", description="STUI protocol v1 reference server")
+    p = Parser(prog="stui-reference-server", description="STUI protocol v1 reference server")
+    add_version(p)
     p.add_argument("--bind", default=DEFAULT_BIND, help=f"ZeroMQ endpoint to bind (default {DEFAULT_BIND}; "
                    "port 0 picks a free port, printed on the 'listening on' line)")
     p.add_argument("--data-dir", type=Path, default=None,
                    help=f"session store directory (default {default_data_dir()})")
-    p.add_argument("--idle-timeout", type=int, default=defaults.idle_timeout_s, metavar="S")
-    p.add_argument("--absolute-timeout", type=int, default=defaults.absolute_timeout_s, metavar="S")
-    p.add_argument("--max-sessions-per-client", type=int, default=defaults.max_sessions_per_client, metavar="N")
-    p.add_argument("--max-message-bytes", type=int, default=defaults.max_message_bytes, metavar="N")
-    p.add_argument("--max-nesting-depth", type=int, default=defaults.max_nesting_depth, metavar="N")
-    p.add_argument("--retry-window", type=int, default=defaults.retry_window_s, metavar="S")
-    p.add_argument("--tombstone-retention", type=int, default=defaults.tombstone_retention_s, metavar="S")
+    p.add_argument("--idle-timeout", type=int, default=defaults.idle_timeout_s, metavar="S",
+                   help="seconds without a successful request after which a session expires"
+                        " (hello: idle_timeout_s; default %(default)s)")
+    p.add_argument("--absolute-timeout", type=int, default=defaults.absolute_timeout_s, metavar="S",
+                   help="seconds after its creation at which a session expires whatever its activity"
+                        " (hello: absolute_timeout_s; default %(default)s)")
+    p.add_argument("--max-sessions-per-client", type=int, default=defaults.max_sessions_per_client, metavar="N",
+                   help="open sessions one client_id may hold; one more is LimitExceeded (default %(default)s)")
+    p.add_argument("--max-message-bytes", type=int, default=defaults.max_message_bytes, metavar="N",
+                   help="largest request body in bytes; a larger one is refused (default %(default)s)")
+    p.add_argument("--max-nesting-depth", type=int, default=defaults.max_nesting_depth, metavar="N",
+                   help="deepest JSON nesting (arrays and objects) a request may have (default %(default)s)")
+    p.add_argument("--retry-window", type=int, default=defaults.retry_window_s, metavar="S",
+                   help="seconds a request id is remembered, so a retry gets the original reply"
+                        " (default %(default)s)")
+    p.add_argument("--tombstone-retention", type=int, default=defaults.tombstone_retention_s, metavar="S",
+                   help="seconds a closed or expired session is still answered SessionClosed/SessionExpired"
+                        " rather than SessionNotFound (default %(default)s)")
     p.add_argument("--max-revisions", type=int, default=defaults.max_revisions_kept, metavar="K",
-                   help="durable revisions kept per session for fallback")
+                   help="durable revisions kept per session for fallback (default %(default)s)")
     p.add_argument("--cleanup-interval", type=float, default=defaults.cleanup_interval_s, metavar="S",
-                   help="seconds between expiry/purge/activity-flush passes")
+                   help="seconds between expiry/purge/activity-flush passes (default %(default)s)")
     transport = TransportSettings()
     p.add_argument("--max-connections", type=int, default=transport.max_connections, metavar="N",
                    help="connections admitted at once; a connection beyond it is refused during its handshake "
@@ -93,14 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
                    f"(default {transport.heartbeat_timeout_s:g})")
     p.add_argument("--curve-secret-key", metavar="FILE", default=None,
                    help="serve over CurveZMQ with this secret key file (stui-conformance keygen writes one); "
-                   "needs --curve-allow")
+                   "needs --curve-allow (default: none)")
     p.add_argument("--curve-allow", metavar="FILE", action="append", default=[],
                    help="public keys of the clients let in, one Z85 key per line (repeatable; a .pub file "
-                   "works); every other client is refused")
+                   "works); every other client is refused (default: none, served without CURVE)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                   type=str.lower)
+                   type=str.lower, help="least severe log line written to stderr (default %(default)s)")
     p.add_argument("--strict", action="store_true",
-                   help="validate every reply against schemas/; an invalid one is logged and answered InternalError")
+                   help="validate every reply against schemas/; an invalid one is logged and answered InternalError"
+                        " (default off)")
     return p
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
+from stui_protocol_kit.protocol.problems import quote
 from stui_protocol_kit.protocol.schemas import SchemaRegistry, registry
 from stui_protocol_kit.protocol.validation import MessageValidator, validator
 
@@ -194,19 +195,19 @@ def _mutations(message: Message, schemas: SchemaRegistry) -> list[_Mutation]:
     for member in envelope_required:
         # A missing version is a schema violation, not UnsupportedVersion (VER-3).
         req = REQ_VERSION_TYPE if member == "version" else REQ_ENVELOPE
-        out.append(_Mutation(f"drop envelope member {member!r}", "InvalidRequest", "schema", req,
+        out.append(_Mutation(f"drop envelope member {quote(member)}", "InvalidRequest", "schema", req,
                              edit(lambda m, k=member: m.pop(k))))
         for other in _OTHER_TYPES:
             if member == "version" and isinstance(other, str):
                 continue  # any other string is UnsupportedVersion, listed below
             if _json_type(other) == _json_type(message[member]):
                 continue
-            out.append(_Mutation(f"envelope member {member!r} as {_json_type(other)}", "InvalidRequest", "schema",
+            out.append(_Mutation(f"envelope member {quote(member)} as {_json_type(other)}", "InvalidRequest", "schema",
                                  req, edit(lambda m, k=member, v=other: m.__setitem__(k, v))))
     out.append(_Mutation("version as the number 1.0", "InvalidRequest", "schema", REQ_VERSION_TYPE,
                          edit(lambda m: m.__setitem__("version", 1.0))))
     for version in _WRONG_VERSIONS:
-        out.append(_Mutation(f"version {version!r}", "UnsupportedVersion", None, REQ_VERSION,
+        out.append(_Mutation(f"version {quote(version)}", "UnsupportedVersion", None, REQ_VERSION,
                              edit(lambda m, v=version: m.__setitem__("version", v))))
     # UnsupportedVersion is checked before the rest of the envelope (VER-1): {"version": "2.0"} alone.
     out.append(_Mutation("version '2.0' with every other member missing", "UnsupportedVersion", None, REQ_VERSION,
@@ -221,10 +222,10 @@ def _mutations(message: Message, schemas: SchemaRegistry) -> list[_Mutation]:
     for name in _near_miss_names(command):
         if name in schemas.commands:
             continue
-        out.append(_Mutation(f"near-miss command {name!r}", "UnknownCommand", None, REQ_UNKNOWN_COMMAND,
+        out.append(_Mutation(f"near-miss command {quote(name)}", "UnknownCommand", None, REQ_UNKNOWN_COMMAND,
                              edit(lambda m, n=name: m.__setitem__("command", n))))
     for member in required_params:
-        out.append(_Mutation(f"drop parameter {member!r}", "InvalidRequest", "schema", REQ_PARAMETERS,
+        out.append(_Mutation(f"drop parameter {quote(member)}", "InvalidRequest", "schema", REQ_PARAMETERS,
                              edit(lambda m, k=member: m["parameters"].pop(k))))
     def set_parameter(member: str, value: Json) -> Callable[[Message], Json]:
         return edit(lambda m: m["parameters"].__setitem__(member, value))
@@ -232,15 +233,15 @@ def _mutations(message: Message, schemas: SchemaRegistry) -> list[_Mutation]:
     for member, value in message["parameters"].items():
         for other in _OTHER_TYPES:
             if _json_type(other) != _json_type(value):
-                out.append(_Mutation(f"parameter {member!r} as {_json_type(other)}", "InvalidRequest", "schema",
+                out.append(_Mutation(f"parameter {quote(member)} as {_json_type(other)}", "InvalidRequest", "schema",
                                      REQ_PARAMETERS, set_parameter(member, other)))
         if _json_type(value) == "integer":
             # 3 written as 3.0: JSON Schema calls it an integer, the spec does not (CMP).
-            out.append(_Mutation(f"parameter {member!r} as {float(value)!r}", "InvalidRequest", "schema",
+            out.append(_Mutation(f"parameter {quote(member)} as {quote(float(value))}", "InvalidRequest", "schema",
                                  REQ_PARAMETERS, set_parameter(member, float(value))))
     for member in optional_present:
         # Optional members are omitted, never null (spec CMP).
-        out.append(_Mutation(f"null for optional parameter {member!r}", "InvalidRequest", "schema", REQ_PARAMETERS,
+        out.append(_Mutation(f"null for optional parameter {quote(member)}", "InvalidRequest", "schema", REQ_PARAMETERS,
                              edit(lambda m, k=member: m["parameters"].__setitem__(k, None))))
     out.append(_Mutation("unknown parameter", "InvalidRequest", "schema", REQ_PARAMETERS,
                          edit(lambda m: m["parameters"].__setitem__("unknown_parameter", True))))

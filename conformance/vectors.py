@@ -25,6 +25,7 @@ from stui_protocol_kit.protocol.codec import (
     FrameError,
     decode_body,
 )
+from stui_protocol_kit.protocol.problems import quote
 from stui_protocol_kit.protocol.validation import MessageValidator, validator
 
 VECTOR_FORMAT = "vector"
@@ -69,7 +70,7 @@ def vector_mismatches(doc: Any, checker: MessageValidator | None = None) -> list
 
     def compare(what: str, expected: Any, got: Any) -> None:
         if expected != got:
-            problems.append(f"{what}: expected {expected!r}, got {got!r}")
+            problems.append(f"{what}: expected {quote(expected)}, got {quote(got)}")
 
     if kind == "frame":
         limits = doc.get("limits") or {}

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from stui_protocol_kit.protocol.facts import ErrorCode, InvalidRequestReason
+from stui_protocol_kit.protocol.problems import quote
 
 _INVALID, _TOO_LARGE = ErrorCode.InvalidRequest, ErrorCode.PayloadTooLarge
 _R = InvalidRequestReason
@@ -137,19 +138,25 @@ def decode_body(
     try:
         message = decoder.decode(text)
     except _DuplicateKey as exc:
-        raise FrameError(_INVALID, _R.JSON, f"duplicate object key {str(exc)!r}") from None
+        raise FrameError(_INVALID, _R.JSON, f"duplicate object key {quote(str(exc))}") from None
     except _NumberOutOfRange as exc:
         shown = str(exc) if len(str(exc)) <= 24 else str(exc)[:20] + "..."
         raise FrameError(_INVALID, _R.JSON, f"number {shown} is outside the IEEE 754 binary64 range") from None
     except (ValueError, RecursionError) as exc:
+        if text.startswith("\ufeff"):  # json's own words ("Expecting value: line 1 column 1") hide the cause
+            raise FrameError(_INVALID, _R.JSON, "body starts with a UTF-8 byte order mark (BOM, bytes EF BB BF):"
+                             " JSON on the wire must not have one (RFC 8259 section 8.1); remove it") from None
         raise FrameError(_INVALID, _R.JSON, f"body is not JSON: {exc}") from None
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(message):
         raise FrameError(_INVALID, _R.JSON, "a \\u escape encodes a lone surrogate, which is not Unicode text")
     if require_object and not isinstance(message, dict):
-        raise FrameError(_INVALID, _R.NOT_OBJECT, f"body is a JSON {type(message).__name__}, not an object")
+        raise FrameError(_INVALID, _R.NOT_OBJECT, f"body is a JSON {_JSON_TYPE_NAMES.get(type(message), 'value')},"
+                         " not an object")
     return Decoded(message, bool(floats))
 
 
+_JSON_TYPE_NAMES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+                    type(None): "null"}
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import sys
 from collections.abc import Sequence
 from importlib import metadata
 from typing import Any, NoReturn
@@ -44,7 +45,8 @@ class _VersionAction(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
                  option_string: str | None = None) -> None:
-        parser.exit(0, version_text(parser.prog.split()[0]) + "\n")
+        sys.stdout.write(version_text(parser.prog.split()[0]) + "\n")
+        parser.exit(0)
 
 
 def add_version(parser: argparse.ArgumentParser) -> None:

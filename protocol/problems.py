@@ -53,6 +53,13 @@ class Problem:
                    data.get("actual"), data.get("rule", ""), data.get("subject", "reply"))
 
 
+def quote(value: Any, limit: int = 200) -> str:
+    """A value in JSON notation with strings quoted (`"session.snapshop"`, `true`, `null`), shortened: for
+    messages that name a value inside a sentence. Never Python's repr (`'x'`, `True`, `None`)."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def show(value: Any, limit: int = 200) -> str:
     """A value as the reports print it: JSON (`true`, `null`, `{"a": 1}`), shortened, never Python's repr."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)

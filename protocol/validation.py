@@ -28,6 +28,7 @@ import jsonschema_rs
 from jsonschema.exceptions import ValidationError, best_match
 
 from stui_protocol_kit.protocol.facts import ErrorCode, InvalidRequestReason
+from stui_protocol_kit.protocol.problems import quote
 from stui_protocol_kit.protocol.redaction import secret_member_names
 from stui_protocol_kit.protocol.schemas import SchemaRegistry, registry
 
@@ -84,7 +85,7 @@ def ecma_regex(pattern: str) -> re.Pattern[str]:
 
 def _ecma_pattern(validator: Any, pattern: str, instance: Any, _schema: Any) -> Iterator[ValidationError]:
     if validator.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
-        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+        yield ValidationError(f"{quote(instance)} does not match {quote(pattern)}")
 
 
 _RichValidator = jsonschema.validators.extend(
@@ -186,7 +187,7 @@ def _stray_values(reply: dict[str, Any], kind: _Kind) -> list[Violation]:
                                        "null", "CMP-3"))
         elif isinstance(node, float):
             if path not in kind.number_paths:
-                found.append(Violation(_json_path(path), f"{node!r} is not an integer: write integers without "
+                found.append(Violation(_json_path(path), f"{quote(node)} is not an integer: write integers without "
                                        "fraction or exponent", "float", "CMP-5"))
         elif isinstance(node, dict):
             for key, value in node.items():
@@ -252,6 +253,46 @@ def _scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
+def json_spoken(error: ValidationError) -> str:
+    """python-jsonschema's message in JSON notation. Its messages quote values with Python's repr -
+    `True`, `None`, `{'session_id': ...}`, `'x' is a required property` - which a client developer
+    reading about a JSON message should not have to translate: every value the message can quote (the
+    instance, the keyword's value, their members and keys) is respelled as JSON, longest first."""
+    values: list[Any] = [error.instance, error.validator_value]
+    for value in (error.instance, error.validator_value):
+        if isinstance(value, dict):
+            values.extend(value.keys())
+            values.extend(value.values())
+        elif isinstance(value, list):
+            values.extend(value)
+    if isinstance(error.schema, dict):
+        values.extend(error.schema.get("properties", {}) or {})
+    return _respell(error.message, values)
+
+
+def _python_to_json(message: str, instance: Any) -> str:
+    """jsonschema-rs's message (it quotes values as JSON already, except for a few keywords) respelled."""
+    values: list[Any] = [instance]
+    if isinstance(instance, dict):
+        values.extend(instance.keys())
+        values.extend(instance.values())
+    return _respell(message, values)
+
+
+def _respell(message: str, values: list[Any]) -> str:
+    spellings: dict[str, str] = {}
+    for value in values:
+        try:
+            python, spoken = repr(value), json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError):
+            continue
+        if python != spoken:
+            spellings[python] = spoken
+    for python in sorted(spellings, key=len, reverse=True):
+        message = message.replace(python, spellings[python])
+    return message
+
+
 def _discriminator_error(error: ValidationError) -> ValidationError | None:
     """When every branch of a failed anyOf/oneOf rejects the same member with const/enum, that member
     is the discriminator (e.g. `reason`): one error naming the allowed values says what is wrong."""
@@ -273,7 +314,8 @@ def _discriminator_error(error: ValidationError) -> ValidationError | None:
         e = errs[path]
         allowed.extend([e.validator_value] if e.validator == "const" else e.validator_value)
     pick = keyed[0][path]
-    return ValidationError(f"{pick.instance!r} is not one of {allowed!r}", validator="enum", validator_value=allowed,
+    return ValidationError(f"{quote(pick.instance)} is not one of {quote(allowed)}", validator="enum",
+                           validator_value=allowed,
                            instance=pick.instance, schema=pick.schema, path=pick.absolute_path)
 
 
@@ -331,12 +373,13 @@ class _Kind:
         secrets = _secret_texts(message)
         for error in sorted(self._rich.iter_errors(message), key=lambda e: list(e.path)):
             for leaf in _leaf_errors(error):
-                message_text, kind = leaf.message, str(leaf.validator)
+                message_text, kind = json_spoken(leaf), str(leaf.validator)
                 if kind == "type" and leaf.validator_value == "integer" and isinstance(leaf.instance, float):
-                    message_text = f"{leaf.instance!r} is not an integer: write integers without fraction or exponent"
+                    message_text = f"{quote(leaf.instance)} is not an integer: write integers without fraction or" \
+                                   " exponent"
                     kind = "float"
                 elif leaf.instance is None and kind in ("type", "anyOf", "oneOf", "const", "enum"):
-                    message_text = f"null is not allowed here: leave an optional member out ({leaf.message})"
+                    message_text = f"null is not allowed here: leave an optional member out ({message_text})"
                     kind = "null"
                 requirement = leaf.schema.get("x-requirement") if isinstance(leaf.schema, dict) else None
                 requirement = (
@@ -359,7 +402,8 @@ class _Kind:
             for error in self.fast.iter_errors(message):
                 path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.instance_path)
                 requirement = _default_requirement(self.direction, path, status)
-                found.append(Violation(path, _scrub(error.message, secrets), "schema", requirement))
+                found.append(Violation(path, _scrub(_python_to_json(error.message, error.instance), secrets), "schema",
+                                       requirement))
         return found
 
 
@@ -418,7 +462,7 @@ class MessageValidator:
         if isinstance(version, str) and version != self.version:
             return RequestVerdict(
                 ErrorCode.UnsupportedVersion, rid, command, None,
-                f"version {version[:32]!r} is not supported; this server speaks {self.version}",
+                f"version {quote(version[:32])} is not supported; this server speaks {self.version}",
                 details={"supported_versions": [self.version]},
             )
         name = message.get("command")
@@ -428,9 +472,9 @@ class MessageValidator:
             if problems:
                 return self._invalid(rid, command, problems)
             hint = difflib.get_close_matches(name, list(self.requests), n=1)
-            suffix = f"; did you mean {hint[0]!r}?" if hint else ""
+            suffix = f"; did you mean {quote(hint[0])}?" if hint else ""
             return RequestVerdict(
-                ErrorCode.UnknownCommand, rid, command, None, f"unknown command {name!r}{suffix}",
+                ErrorCode.UnknownCommand, rid, command, None, f"unknown command {quote(name)}{suffix}",
                 details={"supported_commands": sorted(self.requests)},
             )
         problems = kind.check(message, has_float)
@@ -462,7 +506,7 @@ class MessageValidator:
             kind = self.successes.get(command) if isinstance(command, str) else None
             if kind is None:
                 problems = self.any_response.check(message, has_float)
-                return problems or [Violation("$.command", f"{command!r} is not a v1 command", "enum")]
+                return problems or [Violation("$.command", f"{quote(command)} is not a v1 command", "enum")]
             stray = _stray_values(message, kind) if has_float or has_null else []
             return _merge(kind.check(message, has_float), stray)
         if status == "error":
@@ -472,7 +516,7 @@ class MessageValidator:
             if kind is None and isinstance(code, str):
                 # An unknown code matches no variant: name it, rather than the nearest variant's complaints.
                 problems = [p for p in self.any_error.check(message, has_float) if not p.path.startswith("$.error")]
-                return problems + [Violation("$.error.code", f"{code!r} is not a v1 error code", "enum")]
+                return problems + [Violation("$.error.code", f"{quote(code)} is not a v1 error code", "enum")]
             found = (kind or self.any_error).check(message, has_float)
             info = self.registry.commands.get(message.get("command"))  # type: ignore[arg-type]
             if kind is not None and info is not None and code not in info.errors:
@@ -482,9 +526,9 @@ class MessageValidator:
             return _merge(found, stray)
         if isinstance(status, str):
             # Any other status string: which members to expect is unknowable, so only the status is wrong.
-            return [Violation("$.status", f"status must be 'success' or 'error', not {status[:32]!r}", "enum")]
+            return [Violation("$.status", f'status must be "success" or "error", not {quote(status[:32])}', "enum")]
         return self.any_response.check(message, has_float) or [
-            Violation("$.status", "status must be 'success' or 'error'", "enum")
+            Violation("$.status", 'status must be "success" or "error"', "enum")
         ]
 
     # -- either ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from stui_protocol_kit.conformance.case import CaseFailed, case
 from stui_protocol_kit.conformance.cases._helpers import evaluate, resume
 from stui_protocol_kit.conformance.context import CaseContext
 from stui_protocol_kit.conformance.verifiers import expect_equal, expect_error, expect_true
+from stui_protocol_kit.protocol.problems import quote
 
 EVAL = ["evaluate"]
 
@@ -20,7 +21,7 @@ def _expect_values(ctx: CaseContext, table: list[tuple[str, str, str]], requirem
         got = (result["class"], result["print_string"])
         if got != (cls, printed):
             raise CaseFailed(f"{cls} {printed}", f"{got[0]} {got[1]}", requirement,
-                             message=f"{code!r}: expected {cls} {printed}, got {got[0]} {got[1]}")
+                             message=f"{quote(code)}: expected {cls} {printed}, got {got[0]} {got[1]}")
 
 
 @case("evaluate.integers", "integer literals and arithmetic give Pharo's results",
@@ -105,7 +106,7 @@ def syntax_errors(ctx: CaseContext) -> None:
         position = error["details"].get("position")
         if not isinstance(position, int) or not 1 <= position <= len(code) + 1:
             raise CaseFailed(f"details.position in 1..{len(code) + 1}", position, "EVL-4",
-                             message=f"{code!r}: position {position!r} outside 1..{len(code) + 1}")
+                             message=f"{quote(code)}: position {quote(position)} outside 1..{len(code) + 1}")
 
 
 @case("evaluate.error-changes-nothing", "a syntax error leaves the workspace unchanged",
@@ -126,4 +127,4 @@ def error_position(ctx: CaseContext) -> None:
     for code, want in (("1 +", 4), ("1 + )", 5), ("'abc", 1), ('1 + "x', 5)):
         error = expect_error(ctx.call("evaluate", s.params(code=code)), "EvaluationError", "EVL-6")
         expect_true(error["details"].get("position") == want, f"position {want}", error["details"].get("position"),
-                    "EVL-6", f"{code!r}: expected position {want}, got {error['details'].get('position')}")
+                    "EVL-6", f"{quote(code)}: expected position {want}, got {error['details'].get('position')}")

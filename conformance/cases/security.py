@@ -12,6 +12,7 @@ from stui_protocol_kit.conformance.cases._helpers import ok, validate
 from stui_protocol_kit.conformance.context import CaseContext
 from stui_protocol_kit.conformance.verifiers import expect_equal, expect_error, expect_true
 from stui_protocol_kit.protocol.codec import parse_rfc3339
+from stui_protocol_kit.protocol.problems import quote
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -138,8 +139,9 @@ def ids_random(ctx: CaseContext) -> None:
         for pos in range(shortest):
             column = {v[pos] for v in values}
             expect_true(len(column) > 1, f"{kind} characters that vary at every position",
-                        f"position {pos} is {next(iter(column))!r} in all {IDS_SAMPLE}", "SEC-1",
-                        f"every {kind} has {next(iter(column))!r} at position {pos}: a fixed field, counter or time")
+                        f"position {pos} is {quote(next(iter(column)))} in all {IDS_SAMPLE}", "SEC-1",
+                        f"every {kind} has {quote(next(iter(column)))} at position {pos}: a fixed field, counter or"
+                        " time")
         for i, a in enumerate(values):
             for b in values[i + 1:]:
                 shared = _common_prefix(a, b)

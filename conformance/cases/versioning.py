@@ -6,6 +6,7 @@ from stui_protocol_kit.conformance.case import CaseFailed, case
 from stui_protocol_kit.conformance.cases._helpers import UNKNOWN_SESSION_ID, WRONG_TOKEN, command_params
 from stui_protocol_kit.conformance.context import CaseContext
 from stui_protocol_kit.conformance.verifiers import expect_echo, expect_equal, expect_error
+from stui_protocol_kit.protocol.problems import quote
 
 MANDATORY = ("hello", "session.create", "session.resume", "session.validate", "session.snapshot", "session.close")
 OPTIONAL = ("evaluate", "inspect")
@@ -40,7 +41,7 @@ def near_versions(ctx: CaseContext) -> None:
         message = {"id": "v-near", "version": version, "command": "hello", "parameters": {}}
         error = expect_error(ctx.send(message), "UnsupportedVersion", "VER-1")
         expect_equal(ctx.hello["protocol_versions"], error["details"]["supported_versions"], "VER-2",
-                     f"supported_versions for version {version!r}")
+                     f"supported_versions for version {quote(version)}")
 
 
 @case("versioning.version-not-a-string", "a missing or numeric version is a schema error, not UnsupportedVersion",

@@ -30,6 +30,7 @@ import yaml
 from referencing import Registry, Resource
 
 from stui_protocol_kit.conformance.baseline import Baseline, BaselineEntry
+from stui_protocol_kit.protocol.problems import quote
 
 HERE = Path(__file__).resolve().parent
 
@@ -80,7 +81,7 @@ def read_run_report(path: str | Path) -> dict[str, Any]:
         raise FormatError(f"{path}: not a run-report document: not JSON: {exc}") from exc
     version = document.get("schema_version") if isinstance(document, dict) else None
     if version != RUN_REPORT_VERSION:
-        raise FormatError(f"{path}: a run report of schema_version {version!r}; this kit reads schema_version "
+        raise FormatError(f"{path}: a run report of schema_version {quote(version)}; this kit reads schema_version "
                           f"{RUN_REPORT_VERSION} (re-run the suite with this kit, or read it with the kit that wrote"
                           " it)")
     try:

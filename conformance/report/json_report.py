@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shlex
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,9 @@ from stui_protocol_kit.conformance.case import CaseResult, Outcome
 from stui_protocol_kit.conformance.formats import RUN_REPORT_VERSION
 from stui_protocol_kit.conformance.runner import RunReport
 from stui_protocol_kit.conformance.verdicts import RunVerdict
+from stui_protocol_kit.protocol.command_line import kit_version  # re-exported: reports name the kit's version
 from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION
 from stui_protocol_kit.protocol.requirements import spec_edition
-
-
-def kit_version() -> str:
-    try:
-        return metadata.version("stui-protocol-kit")
-    except metadata.PackageNotFoundError:  # a source tree that was never installed
-        return "unknown"
 
 
 def replay_command(report: RunReport) -> str:

@@ -41,6 +41,7 @@ from stui_protocol_kit.protocol.codec import (
     FrameError,
     decode_body,
 )
+from stui_protocol_kit.protocol.problems import quote
 from stui_protocol_kit.protocol.validation import Direction, MessageValidator, Violation, validator
 
 HELP = "check STUI v1 messages or test vectors against the schemas"
@@ -161,7 +162,10 @@ def is_json_lines(name: str, data: bytes) -> bool:
 
 
 def split_messages(name: str, data: bytes) -> list[tuple[int | None, bytes]]:
-    """(1-based line or None, body) for every message in one input; blank JSON Lines are skipped."""
+    """(1-based line or None, body) for every message in one input; blank JSON Lines are skipped, and an
+    input of blanks only holds no message at all."""
+    if not data.strip():
+        return []
     if is_json_lines(name, data):
         return [(number, raw) for number, raw in enumerate(data.split(b"\n"), start=1) if raw.strip()]
     return [(None, data)]
@@ -227,7 +231,7 @@ def _positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not an integer: {quote(text)}") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
@@ -249,8 +253,14 @@ def run(args: argparse.Namespace) -> int:
         if looks_like_transcript(data):
             reports += transcript_reports(name, data)
             continue
+        messages = split_messages(name, data)
+        if not messages:
+            # Nothing checked is not "all valid": an empty capture is a broken pipeline, say so.
+            print(f"stui-conformance validate: error: {name}: no messages (the input is empty or holds only blank"
+                  " lines)", file=sys.stderr)
+            return 2
         reports += [check_body(body, file=name, line=line, direction=args.direction, limits=limits, checker=checker)
-                    for line, body in split_messages(name, data)]
+                    for line, body in messages]
     for report in reports:
         if args.json:
             out.json(report.as_json())

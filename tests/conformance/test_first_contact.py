@@ -190,3 +190,74 @@ def test_a_signal_stops_the_servers_removes_their_data_and_writes_partial_report
     assert written["verdict"] != "PASS"  # a partial run never passes
     assert any(c.get("reason") == "not run: the run was interrupted" for c in written["cases"])
     assert 'name="partial" value="true"' in (tmp_path / "r.xml").read_text()
+
+
+def test_version_names_kit_spec_edition_and_protocol(capsys: pytest.CaptureFixture[str]) -> None:
+    from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION
+    from stui_protocol_kit.protocol.requirements import spec_edition
+    from stui_protocol_kit.reference_server.cli import main as server_main
+
+    assert main(["--version"]) == 0
+    conformance = capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        server_main(["--version"])
+    assert done.value.code == 0
+    server = capsys.readouterr().out
+    for command, out in (("stui-conformance", conformance), ("stui-reference-server", server)):
+        assert out.startswith(command + " ") and f"spec edition {spec_edition()}" in out, out
+        assert f"protocol version {PROTOCOL_VERSION}" in out
+
+
+@pytest.mark.parametrize(("argv", "meant"), [
+    (["run", "--taget", "tcp://127.0.0.1:5555"], "--target"),
+    (["run", "--targ", "tcp://127.0.0.1:5555"], "--target"),  # no abbreviations: suggested, not guessed
+    (["validate", "-", "--as-json"], "--json"),
+    (["replay", "x.jsonl", "--comapre"], "--compare"),
+])
+def test_a_mistyped_flag_suggests_the_nearest(argv: list[str], meant: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert f"did you mean {meant}?" in capsys.readouterr().err
+
+
+def test_a_mistyped_server_flag_suggests_the_nearest(capsys: pytest.CaptureFixture[str]) -> None:
+    from stui_protocol_kit.reference_server.cli import build_parser
+
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args(["--idle-timout", "3"])
+    assert done.value.code == 2
+    assert "did you mean --idle-timeout?" in capsys.readouterr().err
+
+
+def test_every_reference_server_option_says_what_it_is_with_its_default() -> None:
+    from stui_protocol_kit.reference_server.cli import build_parser
+
+    parser = build_parser()
+    vague = []
+    for action in parser._actions:
+        if not action.option_strings or action.dest in ("help", "version"):
+            continue
+        text = action.help or ""
+        if "default" not in text or len(text) < 25:
+            vague.append(action.option_strings[0])
+        if action.metavar == "S" and "second" not in text:
+            vague.append(f"{action.option_strings[0]} (unit)")
+    assert not vague, vague
+
+
+def test_a_bom_is_reported_as_a_bom(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hello = b'{"id": "1", "version": "1.0", "command": "hello", "parameters": {}}'
+    for name in ("bom.json", "bom.jsonl"):
+        (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + hello + b"\n")
+        assert main(["validate", str(tmp_path / name)]) == 1
+        out = capsys.readouterr().out
+        assert "byte order mark (BOM" in out and "Expecting value" not in out
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n   \n", b"\r\n"])
+def test_an_input_of_blank_lines_is_no_messages_and_exit_2(tmp_path: Path, content: bytes,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("captured.jsonl", "message.json"):
+        (tmp_path / name).write_bytes(content)
+        assert main(["validate", str(tmp_path / name)]) == 2
+        assert "no messages" in capsys.readouterr().err

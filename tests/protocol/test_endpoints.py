@@ -50,7 +50,10 @@ def _terminates(context: zmq.Context, wait_s: float = 10.0) -> bool:
 def test_a_client_refused_by_zeromq_leaves_no_socket_that_blocks_the_context(endpoint: str) -> None:
     # pyzmq raises on connect; the socket it had made used to stay open, and term() then blocked forever.
     context = zmq.Context()
-    with pytest.raises(zmq.ZMQError):
+    with pytest.raises(zmq.ZMQError) as caught:
         ProtocolClient(endpoint, "dealer", 1.0, context)
+    # While the error is alive (as in a caller's `finally: context.term()`), its traceback keeps every
+    # frame's locals alive, so a socket left open is not collected and term() waits for it.
+    assert caught.tb is not None
     assert _terminates(context), "context.term() blocked: a socket was left open"
 

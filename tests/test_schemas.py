@@ -179,7 +179,7 @@ def test_hypothesis_generates_valid_messages_from_bundle(name: str) -> None:
     direction = "request" if name.startswith("request.") else "response"
     envelope_only = name == "request.envelope.json"
 
-    @settings(max_examples=10, deadline=None, database=None,
+    @settings(max_examples=10, deadline=None, database=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow])
     @given(from_schema(schema))
     def generated_message_validates(message: Any) -> None:

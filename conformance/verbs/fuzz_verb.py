@@ -16,6 +16,7 @@ from stui_protocol_kit.conformance.fuzz import FuzzReport, fuzz
 from stui_protocol_kit.conformance.target import EmbeddedServer, TargetUnavailable
 from stui_protocol_kit.conformance.verbs import curve_options
 from stui_protocol_kit.protocol.curve import CurveKeyError
+from stui_protocol_kit.protocol.endpoints import endpoint_arg
 
 HELP = "send N hostile messages (seeded) and check each is answered exactly once, correctly"
 EPILOG = """\
@@ -30,7 +31,8 @@ exit status: 0 all answered correctly, 1 a problem or a missing reply, 2 usage e
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("fuzz", help=HELP, description=HELP, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--target", metavar="ADDR", help="ZeroMQ endpoint of the server (default: embedded reference)")
+    p.add_argument("--target", metavar="ADDR", type=endpoint_arg,
+                   help="ZeroMQ endpoint of the server, tcp://HOST:PORT or ipc://PATH (default: embedded reference)")
     p.add_argument("--frames", type=int, default=10_000, metavar="N", help="messages to send (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the message mix (default %(default)s)")
     p.add_argument("--timeout", dest="timeout_s", type=float, default=5.0, metavar="S",

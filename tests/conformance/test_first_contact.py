@@ -42,6 +42,7 @@ def test_every_verb_refuses_a_malformed_endpoint_at_once_with_the_accepted_forms
         "run foo:bar": ["run", "--target", "foo:bar"],
         "run tcp://foo:bar": ["run", "--target", "tcp://foo:bar"],
         "replay": ["replay", "-", "--target", "localhost:5555"],
+        "fuzz": ["fuzz", "--target", "tcp://localhost"],
         "proxy --upstream": ["proxy", "--listen", "tcp://127.0.0.1:0", "--upstream", "127.0.0.1:5555"],
         "proxy --listen": ["proxy", "--listen", "127.0.0.1:0", "--upstream", "tcp://127.0.0.1:5555"],
         "client-check": ["client-check", "--bind", "tcp://127.0.0.1:x", "--duration", "1"],

@@ -10,13 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stui_protocol_kit.conformance.fuzz import FuzzReport, fuzz
+from stui_protocol_kit.conformance.hypothesis_storage import hypothesis_storage
 from stui_protocol_kit.conformance.target import EmbeddedServer, TargetUnavailable
 from stui_protocol_kit.conformance.verbs import curve_options
 from stui_protocol_kit.protocol.curve import CurveKeyError
 from stui_protocol_kit.protocol.endpoints import endpoint_arg
+
+if TYPE_CHECKING:
+    from stui_protocol_kit.conformance.fuzz import FuzzReport
 
 HELP = "send N hostile messages (seeded) and check each is answered exactly once, correctly"
 EPILOG = """\
@@ -60,6 +63,15 @@ def _print(report: FuzzReport) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, inside hypothesis_storage: importing the generators (hypothesis-jsonschema) already
+    # makes hypothesis write its caches, which must not land in the user's current directory.
+    with hypothesis_storage(None):
+        from stui_protocol_kit.conformance.fuzz import fuzz
+
+        return _run(args, fuzz)
+
+
+def _run(args: argparse.Namespace, fuzz: Any) -> int:
     if args.frames < 1 or args.check_every < 1 or not args.timeout_s > 0:
         print("stui-conformance fuzz: --frames and --check-every must be at least 1, --timeout positive",
               file=sys.stderr)

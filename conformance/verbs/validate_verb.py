@@ -162,10 +162,8 @@ def is_json_lines(name: str, data: bytes) -> bool:
 
 
 def split_messages(name: str, data: bytes) -> list[tuple[int | None, bytes]]:
-    """(1-based line or None, body) for every message in one input; blank JSON Lines are skipped, and an
-    input of blanks only holds no message at all."""
-    if not data.strip():
-        return []
+    """(1-based line or None, body) for every message in one input; blank JSON Lines are skipped, so JSON
+    Lines of blanks only hold no message at all (one message of nothing is an invalid message instead)."""
     if is_json_lines(name, data):
         return [(number, raw) for number, raw in enumerate(data.split(b"\n"), start=1) if raw.strip()]
     return [(None, data)]
@@ -256,8 +254,8 @@ def run(args: argparse.Namespace) -> int:
         messages = split_messages(name, data)
         if not messages:
             # Nothing checked is not "all valid": an empty capture is a broken pipeline, say so.
-            print(f"stui-conformance validate: error: {name}: no messages (the input is empty or holds only blank"
-                  " lines)", file=sys.stderr)
+            print(f"stui-conformance validate: error: {name}: no messages (JSON Lines that are empty or hold only"
+                  " blank lines)", file=sys.stderr)
             return 2
         reports += [check_body(body, file=name, line=line, direction=args.direction, limits=limits, checker=checker)
                     for line, body in messages]

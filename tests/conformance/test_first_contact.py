@@ -258,7 +258,7 @@ def test_a_bom_is_reported_as_a_bom(tmp_path: Path, capsys: pytest.CaptureFixtur
 @pytest.mark.parametrize("content", [b"", b"\n\n   \n", b"\r\n"])
 def test_an_input_of_blank_lines_is_no_messages_and_exit_2(tmp_path: Path, content: bytes,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    for name in ("captured.jsonl", "message.json"):
+    for name in ("captured.jsonl", "captured.ndjson"):
         (tmp_path / name).write_bytes(content)
         assert main(["validate", str(tmp_path / name)]) == 2
         assert "no messages" in capsys.readouterr().err

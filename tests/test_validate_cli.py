@@ -222,7 +222,7 @@ def test_json_record_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     ("message", "path", "rule", "words"),
     [
         (request("session.creat", {"client_id": "laptop"}), "$.command", "UnknownCommand", "session.create"),
-        (request("evaluate", {"session_id": SID, "token": TOKEN}), "$.parameters", "required", "'code'"),
+        (request("evaluate", {"session_id": SID, "token": TOKEN}), "$.parameters", "required", '"code"'),
         (request("session.validate", {"session_id": SID, "token": 12345}), "$.parameters.token", "type", "string"),
         (request("session.snapshot", {"session_id": SID, "token": TOKEN, "expected_revision": 1800.0}),
          "$.parameters.expected_revision", "type", "integer"),

@@ -210,7 +210,7 @@ def _mutations(message: Message, schemas: SchemaRegistry) -> list[_Mutation]:
         out.append(_Mutation(f"version {quote(version)}", "UnsupportedVersion", None, REQ_VERSION,
                              edit(lambda m, v=version: m.__setitem__("version", v))))
     # UnsupportedVersion is checked before the rest of the envelope (VER-1): {"version": "2.0"} alone.
-    out.append(_Mutation("version '2.0' with every other member missing", "UnsupportedVersion", None, REQ_VERSION,
+    out.append(_Mutation('version "2.0" with every other member missing', "UnsupportedVersion", None, REQ_VERSION,
                          lambda m: {"version": "2.0"}))
     out.append(_Mutation("unknown envelope member", "InvalidRequest", "schema", REQ_ENVELOPE,
                          edit(lambda m: m.__setitem__("extra_member", 1))))
@@ -254,7 +254,7 @@ def _mutations(message: Message, schemas: SchemaRegistry) -> list[_Mutation]:
 def _kind(mutation: _Mutation) -> str:
     """The family of a mutation (its name without the member or value), so each family is drawn
     equally often whatever the number of members it applies to."""
-    return re.sub(r"('.*|\d.*|as .*)$", "", mutation.name).strip()
+    return re.sub(r"([\"'].*|\d.*|as .*)$", "", mutation.name).strip()
 
 
 def mutate(message: Message, index: int, check: MessageValidator | None = None, kind: int = 0) -> InvalidMessage | None:

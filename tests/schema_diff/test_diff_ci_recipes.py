@@ -30,6 +30,8 @@ def commands(workflow: dict) -> list[list[str]]:
             for line in script.splitlines():
                 line = line.strip()
                 if line.startswith("stui-conformance "):
+                    # Shell variables as the job would expand them (an endpoint variable to an endpoint).
+                    line = re.sub(r"\$\{?(\w*TARGET\w*)\}?", "tcp://127.0.0.1:5555", line)
                     found.append(shlex.split(line)[1:])
     return found
 

@@ -56,7 +56,7 @@ def test_text_is_plain_when_piped(breaking: Pair, capsys: pytest.CaptureFixture[
     assert "\x1b[" not in out
     assert "BREAKING REQ-MEMBER-REQUIRED-ADDED (breaking for old clients and old servers)" in out
     assert "witness for old clients: an old client's request that a new server rejects" in out
-    assert "new rejects: $.parameters: 'probe' is a required property" in out
+    assert 'new rejects: $.parameters: "probe" is a required property' in out
     assert "witness for old servers: a new client's request that an old server rejects" in out
     assert "BREAKING VERSION-MAJOR-REQUIRED" in out
     assert out.rstrip().endswith("-> exit 1")

@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heartbeat-timeout", type=float, default=transport.heartbeat_timeout_s, metavar="S",
                    help="a connection silent for S seconds (no message, no PONG) is closed "
                    f"(default {transport.heartbeat_timeout_s:g})")
+    p.add_argument("--connection-idle-timeout", type=float, default=transport.connection_idle_timeout_s,
+                   metavar="S", help="a connection that sends no message for S seconds is closed (a ZeroMQ "
+                   f"client reconnects by itself when it next sends; default {transport.connection_idle_timeout_s:g})")
     p.add_argument("--curve-secret-key", metavar="FILE", default=None,
                    help="serve over CurveZMQ with this secret key file (stui-conformance keygen writes one); "
                    "needs --curve-allow (default: none)")
@@ -169,9 +172,9 @@ def main(argv: list[str] | None = None, *, engine_factory: EngineFactory = Engin
                     "clear text. Bind a loopback address, or pass --curve-secret-key and --curve-allow "
                     "(spec 06, SEC-11) !!!", transport.endpoint)
     log.info("transport: max %d connections, frames up to %d bytes (%d x max_message_bytes), handshake "
-             "timeout %gs, heartbeat %gs/%gs, CURVE %s", settings.max_connections,
+             "timeout %gs, heartbeat %gs/%gs, idle connections closed after %gs, CURVE %s", settings.max_connections,
              FRAME_BOUND_FACTOR * config.max_message_bytes, FRAME_BOUND_FACTOR, settings.handshake_timeout_s,
-             settings.heartbeat_interval_s, settings.heartbeat_timeout_s,
+             settings.heartbeat_interval_s, settings.heartbeat_timeout_s, settings.connection_idle_timeout_s,
              f"on ({len(settings.curve.allowed_clients)} client keys)" if settings.curve else "off")
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -197,7 +200,8 @@ def _transport_settings(args: argparse.Namespace) -> TransportSettings:
     return TransportSettings(
         max_connections=descriptor_checked_cap(args.max_connections),
         handshake_timeout_s=args.handshake_timeout, heartbeat_interval_s=args.heartbeat_interval,
-        heartbeat_timeout_s=args.heartbeat_timeout, curve=curve,
+        heartbeat_timeout_s=args.heartbeat_timeout, connection_idle_timeout_s=args.connection_idle_timeout,
+        curve=curve,
     )
 
 

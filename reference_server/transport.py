@@ -13,8 +13,12 @@ Bounds (spec/01-transport.md, 1.3): one frame may not exceed `FRAME_BOUND_FACTOR
 announced `max_message_bytes` (ZMQ_MAXMSGSIZE: libzmq drops the peer as the frame's size arrives, before
 buffering it, and no reply is sent); a connection must finish its ZMTP handshake within
 `handshake_timeout_s` and answer heartbeats (a PING every `heartbeat_interval_s`, dropped after
-`heartbeat_timeout_s` of silence); at most `max_connections` connections are admitted (the ZAP gate,
-gate.py, refuses the rest during their handshake). CURVE, when configured, is set up here as well.
+`heartbeat_timeout_s` of silence); a connection that sends no message for `connection_idle_timeout_s`
+is closed (the serving loop shuts its TCP connection down through a duplicate of the descriptor the
+socket monitor reported, after checking the peer address: libzmq has no call to drop one peer; a
+libzmq client reconnects by itself when it next sends); at most `max_connections` connections are
+admitted (the ZAP gate, gate.py, refuses the rest during their handshake). CURVE, when configured,
+is set up here as well.
 
 This module owns every socket, the clock of the serving loop and the stop flag, and nothing else: it
 must never interpret a body, touch storage or decide a reply. Signal handlers live in the CLI and
@@ -25,7 +29,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
+import socket
 import time
 from dataclasses import dataclass
 
@@ -55,12 +61,14 @@ class TransportSettings:
     handshake_timeout_s: float = 10.0
     heartbeat_interval_s: float = 10.0
     heartbeat_timeout_s: float = 30.0
+    connection_idle_timeout_s: float = 600.0
     curve: ServerCurve | None = None
 
     def __post_init__(self) -> None:
         if self.max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {self.max_connections}")
-        for name in ("handshake_timeout_s", "heartbeat_interval_s", "heartbeat_timeout_s"):
+        for name in ("handshake_timeout_s", "heartbeat_interval_s", "heartbeat_timeout_s",
+                     "connection_idle_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         if self.heartbeat_timeout_s > MAX_HEARTBEAT_TTL_S:  # ZMTP carries the TTL in deciseconds, 16 bits
@@ -109,6 +117,8 @@ class RouterTransport:
         self.gate.watch(self.socket)
         self._fd_peers: dict[int, set[str]] = {}
         self._peer_fd: dict[str, int] = {}
+        # fd -> its connection: peer address (checked before a shutdown) and when it last sent a message
+        self._connections: dict[int, _Connection] = {}
         self._stopping = False
 
     def request_stop(self) -> None:
@@ -134,6 +144,7 @@ class RouterTransport:
                 self._serve_one(frames)
             if time.monotonic() >= next_tick:
                 self.engine.tick()
+                self._close_idle_connections()
                 next_tick = time.monotonic() + interval
 
     def _drain_monitor_if_ready(self) -> None:
@@ -145,6 +156,9 @@ class RouterTransport:
         peer = envelope.routing_id.hex()
         if peer not in self._peer_fd and len(frames) > 1:
             self._remember_fd(peer, frames[-1])
+        connection = self._connections.get(self._peer_fd.get(peer, -1))
+        if connection is not None:
+            connection.last_message = time.monotonic()
         started = time.perf_counter()
         reply = self.engine.process(list(envelope.body_frames), peer)
         # Per request: DEBUG. INFO is for connections, attach/detach, start/stop and failures.
@@ -175,11 +189,24 @@ class RouterTransport:
                 log.info("connect fd=%d", fd)
                 # A reused descriptor belongs to a new connection: forget the old one's peers.
                 self._forget_fd(fd)
+                self._connections[fd] = _Connection(_peer_address(fd), time.monotonic())
             elif kind == zmq.EVENT_DISCONNECTED:
+                self._connections.pop(fd, None)
                 peers = self._forget_fd(fd)
                 log.info("disconnect fd=%d peers=%d", fd, len(peers))
                 for peer in peers:
                     self.engine.peer_disconnected(peer)
+
+    def _close_idle_connections(self) -> None:
+        """Shut down every connection that sent no message for connection_idle_timeout_s (TRN-16)."""
+        self._drain_monitor_if_ready()  # events first: a descriptor may have been closed and reused
+        limit = time.monotonic() - self.settings.connection_idle_timeout_s
+        for fd, connection in self._connections.items():
+            if connection.last_message < limit and not connection.closing and connection.address is not None:
+                connection.closing = True
+                if _shutdown_if_same_peer(fd, connection.address):
+                    log.info("closing idle connection fd=%d (no message for %gs)", fd,
+                             self.settings.connection_idle_timeout_s)
 
     def _forget_fd(self, fd: int) -> set[str]:
         peers = self._fd_peers.pop(fd, set())
@@ -193,6 +220,34 @@ class RouterTransport:
             self.socket.disable_monitor()
         self.gate.close()
         self.socket.close()
+
+
+@dataclass
+class _Connection:
+    address: object | None  # getpeername() of the descriptor when it was accepted (None: unknown)
+    last_message: float
+    closing: bool = False
+
+
+def _peer_address(fd: int) -> object | None:
+    """The peer address of a descriptor libzmq owns, read through a duplicate (never closing the original)."""
+    try:
+        with socket.socket(fileno=os.dup(fd)) as dup:
+            return dup.getpeername()
+    except OSError:
+        return None  # out of descriptors, or already closed: this connection is never shut down by us
+
+
+def _shutdown_if_same_peer(fd: int, address: object) -> bool:
+    """Shut the TCP connection down (libzmq then sees it close) if fd still belongs to `address`."""
+    try:
+        with socket.socket(fileno=os.dup(fd)) as dup:
+            if dup.getpeername() != address:
+                return False  # closed and reused since: another connection
+            dup.shutdown(socket.SHUT_RDWR)
+            return True
+    except OSError:
+        return False
 
 
 def _log_request(reply: Reply, duration_s: float, peer: str) -> None:

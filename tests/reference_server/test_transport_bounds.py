@@ -293,7 +293,7 @@ def test_binding_every_interface_without_curve_logs_a_loud_warning(tmp_path: Pat
 def test_server_help_documents_the_connection_bounds() -> None:
     out = subprocess.run([*SERVER, "--help"], capture_output=True, text=True, cwd=REPO, timeout=30).stdout
     for option in ("--max-connections", "--handshake-timeout", "--heartbeat-interval", "--heartbeat-timeout",
-                   "--curve-secret-key", "--curve-allow"):
+                   "--connection-idle-timeout", "--curve-secret-key", "--curve-allow"):
         assert option in out
 
 
@@ -309,3 +309,46 @@ def test_refused_transport_settings_say_why(tmp_path: Path, capsys, option: str,
 
     assert main(["--bind", "tcp://127.0.0.1:0", "--data-dir", str(tmp_path), option, value]) == 2
     assert says in capsys.readouterr().err
+
+
+def test_a_connection_silent_past_the_idle_timeout_is_closed_and_its_client_reconnects(tmp_path: Path) -> None:
+    """The issue's lock-out: idle connections held forever. An idle one is now closed by the server (the
+    client's monitor sees the disconnect) while a busy one is kept; a libzmq client that sends again
+    reconnects by itself and is served."""
+    config = ServerConfig(max_message_bytes=LIMIT, cleanup_interval_s=0.1, strict=True)
+    s = ThreadServer(tmp_path / "data", config, TransportSettings(connection_idle_timeout_s=0.6))
+    context = zmq.Context()
+    try:
+        def dealer() -> tuple[zmq.Socket, zmq.Socket]:
+            sock = context.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            sock.connect(s.endpoint)
+            return sock, monitor
+
+        def hello(sock: zmq.Socket, rid: str) -> None:
+            sock.send(json.dumps({"id": rid, "version": "1.0", "command": "hello", "parameters": {}}).encode())
+            assert sock.poll(5000), f"no reply to {rid}"
+            assert json.loads(sock.recv())["id"] == rid
+
+        idle, idle_monitor = dealer()
+        busy, busy_monitor = dealer()
+        hello(idle, "i1")
+        hello(busy, "b1")
+        deadline = time.monotonic() + 2.0
+        n = 0
+        while time.monotonic() < deadline:  # busy keeps talking; idle says nothing
+            n += 1
+            hello(busy, f"b{n + 1}")
+            time.sleep(0.1)
+        assert zmq.EVENT_DISCONNECTED in _events_until(idle_monitor, zmq.EVENT_DISCONNECTED, 3), \
+            "an idle connection was kept past the idle timeout"
+        assert zmq.EVENT_DISCONNECTED not in _events_until(busy_monitor, zmq.EVENT_DISCONNECTED, 0.1)
+        hello(idle, "i2")  # the same socket: libzmq reconnected, the server serves it
+        for sock, monitor in ((idle, idle_monitor), (busy, busy_monitor)):
+            sock.disable_monitor()
+            monitor.close(0)
+            sock.close(0)
+    finally:
+        context.destroy(linger=0)
+        s.stop()

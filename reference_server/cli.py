@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None, *, engine_factory: EngineFactory = Engin
         return 2
     data_dir = args.data_dir or default_data_dir()
     try:
-        store = SqliteStore(data_dir, max_revisions_kept=config.max_revisions_kept)
+        # Group commit: snapshots are made durable by a writer thread, off the serving thread.
+        store = SqliteStore(data_dir, max_revisions_kept=config.max_revisions_kept, group_commit=True)
     except StoreError as exc:
         print(f"stui-reference-server: cannot start: {exc}", file=sys.stderr)
         return 2

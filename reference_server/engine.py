@@ -20,6 +20,12 @@ Theory of operation:
    periodically. A request that finds a session past its retention only drops it from memory
    (answering SessionNotFound); the next `tick()` deletes it from storage. A session the engine holds
    is never re-read from storage.
+   With a store that commits in groups (`store.group_commit`, the server's SqliteStore), a snapshot
+   is not written on the serving thread: `process` answers PENDING with a ticket, the write joins
+   the next group commit, and `finish_commits` returns the reply once it is durable (success, or
+   InternalError with nothing changed) and only then changes the session in memory. Until then
+   every request naming that session is answered DEFERRED, unprocessed, for the caller to hand back
+   in arrival order; other sessions are served meanwhile.
 4. Every lifecycle decision is the session's `SessionLifecycle` (stui_protocol_kit.protocol.lifecycle):
    the engine fires its transitions in time with `advance(now)` (timeouts and RETENTION_ELAPSED) and
    the command events through it, and answers the error its state names; it never compares deadlines
@@ -36,6 +42,7 @@ success for create/snapshot/close before the change is durable.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,7 +113,35 @@ class Reply:
     body: bytes
     command: str | None
     session_id: str | None
-    outcome: str  # "success", an error code, or "retry" (a cached reply sent again)
+    outcome: str  # "success", an error code, "retry" (a cached reply sent again), PENDING or DEFERRED
+    # PENDING: a snapshot waits for its group commit; its reply comes from `finish_commits` under this ticket.
+    ticket: int | None = None
+
+
+# Outcomes of `process` that carry no reply yet (group commit, stui_protocol_kit.reference_server.group_commit):
+# PENDING - the request's durable write is queued; `finish_commits` answers it under `Reply.ticket`.
+# DEFERRED - the request names a session with a write in flight and was not processed: the caller
+# hands it to `process` again, in arrival order, once that session's commit is answered (requests
+# of one session are answered in order; other sessions are served meanwhile).
+PENDING = "pending"
+DEFERRED = "deferred"
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A snapshot's reply, held until its write is durable: `submit` queues the write under a ticket,
+    `apply` makes the in-memory change once it is durable (nothing changes when it fails)."""
+
+    submit: Callable[[int], None]
+    apply: Callable[[], None]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Commit:
+    session_id: str
+    call: _Call
+    pending: _Pending
 
 
 class _Failure(Exception):
@@ -165,13 +200,19 @@ class Engine:
         self.started_at = clock()
         self.sessions = SessionRegistry(store, self.replies, self.started_at, config.timeouts)
         self.strict_violations = 0
+        # Group commit: snapshots in flight by ticket, and the sessions they hold (no request of
+        # such a session is processed until its snapshot is answered).
+        self._group_commit = bool(getattr(store, "group_commit", False))
+        self._commits: dict[int, _Commit] = {}
+        self._busy: dict[str, int] = {}
+        self._tickets = itertools.count(1)
         self._hello_result = {
             "protocol_versions": [PROTOCOL_VERSION],
             "server": {"name": config.server_name, "version": config.server_version},
             "capabilities": [c.value for c in SERVED_CAPABILITIES],
             "limits": config.limits(),
         }
-        self._session_commands: dict[str, Callable[[Session, _Call], bytes]] = {
+        self._session_commands: dict[str, Callable[[Session, _Call], bytes | _Pending]] = {
             Command.SESSION_RESUME: self._resume,
             Command.SESSION_VALIDATE: self._validate,
             Command.SESSION_SNAPSHOT: self._snapshot,
@@ -196,6 +237,43 @@ class Engine:
     def process(self, body_frames: list[bytes], peer: str = "") -> Reply:
         """One request -> the reply and what the request log needs (the transport logs it, timed)."""
         return self._process(body_frames, peer)
+
+    @property
+    def commits_in_flight(self) -> int:
+        """Snapshots waiting for their group commit (their replies come from `finish_commits`)."""
+        return len(self._commits)
+
+    @property
+    def commit_signal_fd(self) -> int | None:
+        """A descriptor the caller polls: readable when `finish_commits` has replies (group commit only)."""
+        return getattr(self.store, "wake_fd", None) if self._group_commit else None
+
+    def finish_commits(self) -> list[Reply]:
+        """The replies of snapshots whose group commit ended, each with its `ticket`: success once the
+        write is durable (the in-memory change is made now), InternalError and nothing changed when
+        it failed. The sessions they held take requests again."""
+        finished: list[Reply] = []
+        for ticket, error in self.store.completed_snapshots():  # type: ignore[attr-defined]
+            commit = self._commits.pop(ticket, None)
+            if commit is None:
+                continue
+            self._busy.pop(commit.session_id, None)
+            call = commit.call
+            if error is not None:
+                log.error("session=%s snapshot write failed: %s", commit.session_id[:8], error)
+                reply = self._error_reply(call.request_id, call.command, call.now, ErrorCode.InternalError,
+                                          "session storage failed; the snapshot was not saved", None,
+                                          session_id=commit.session_id)
+            else:
+                commit.pending.apply()
+                session = self.sessions.live.get(commit.session_id)
+                if session is not None and self.sessions.note_peer(session, call.peer, call.now):
+                    log.info("attach session=%s peer=%s", commit.session_id[:8], call.peer or "-")
+                self.replies.put(commit.session_id, call.request_id,
+                                 CachedReply(call.fingerprint, commit.pending.body, call.now))
+                reply = Reply(commit.pending.body, call.command, commit.session_id, "success")
+            finished.append(Reply(reply.body, reply.command, reply.session_id, reply.outcome, ticket))
+        return finished
 
     def peer_disconnected(self, peer: str) -> None:
         """The transport saw a client connection close; its routing id is no longer attached."""
@@ -316,6 +394,8 @@ class Engine:
         self, command: str, request_id: str, parameters: dict[str, Any], now: float, peer: str,
     ) -> Reply:
         session_id: str = parameters["session_id"]
+        if session_id in self._busy:  # its snapshot is being committed: answered after it, in order
+            return Reply(b"", command, session_id, DEFERRED)
         session = self._durably("load session", session_id, lambda: self.sessions.get(session_id, now))
         if session is not None:
             session.advance(now)  # timeouts and retention are transitions in time (spec 5)
@@ -336,6 +416,8 @@ class Engine:
         try:
             self._answer_lifecycle(session, now)
             body = self._session_commands[command](session, call)
+            if isinstance(body, _Pending):
+                return self._await_commit(session_id, call, body)
             # A connection attaches with its first successful request on the session (spec 9.4).
             if self.sessions.note_peer(session, peer, now):
                 log.info("attach session=%s peer=%s", session_id[:8], peer or "-")
@@ -355,6 +437,14 @@ class Engine:
             return reply
         self.replies.put(session_id, request_id, CachedReply(request_fingerprint, body, now))
         return Reply(body, command, session_id, "success")
+
+    def _await_commit(self, session_id: str, call: _Call, pending: _Pending) -> Reply:
+        ticket = next(self._tickets)
+        self._durably("snapshot write", session_id, lambda: pending.submit(ticket),
+                      "session storage failed; the snapshot was not saved")
+        self._commits[ticket] = _Commit(session_id, call, pending)
+        self._busy[session_id] = ticket
+        return Reply(b"", call.command, session_id, PENDING, ticket)
 
     def _replayed(
         self, scope: Scope, request_id: str, request_fingerprint: Fingerprint, command: str,
@@ -513,7 +603,7 @@ class Engine:
         }
         return self._reply(call.request_id, call.command, session.session_id, call.now, result).body
 
-    def _snapshot(self, session: Session, call: _Call) -> bytes:
+    def _snapshot(self, session: Session, call: _Call) -> bytes | _Pending:
         self._ensure_state(session)
         request_id, now = call.request_id, call.now
         expected = call.parameters.get("expected_revision")
@@ -532,14 +622,22 @@ class Engine:
         body = self._reply(request_id, call.command, session.session_id, now, result).body
         retry = RetryRow(request_id, call.fingerprint.digest, body, now)
         encoded = encode_state(document)
+
+        def apply() -> None:
+            session.revision = session.head_revision = revision
+            session.set_client_parts(inspector, preferences)
+            session.fallback = None
+            if session.status is State.ACTIVE:  # housekeeping may have expired it meanwhile
+                session.touch(now)
+            session.activity_dirty = False  # the snapshot's write set last_active_at
+
+        if self._group_commit:  # replied by finish_commits once durable; other sessions served meanwhile
+            return _Pending(lambda ticket: self.store.submit_snapshot(  # type: ignore[attr-defined]
+                ticket, session.session_id, revision, now, encoded, retry), apply, body)
         self._durably("snapshot write", session.session_id,
                       lambda: self.store.save_snapshot(session.session_id, revision, now, encoded, retry),
                       "session storage failed; the snapshot was not saved")
-        session.revision = session.head_revision = revision
-        session.set_client_parts(inspector, preferences)
-        session.fallback = None
-        session.touch(now)
-        session.activity_dirty = False  # save_snapshot wrote last_active_at
+        apply()
         return body
 
     def _close(self, session: Session, call: _Call) -> bytes:

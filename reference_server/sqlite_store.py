@@ -10,7 +10,11 @@ Theory of operation:
    skipped and why (the engine reports that as `fallback` in session.resume).
 3. Loading is lazy: opening the store reads no session; a session's row is read when a request
    names it, its revisions when a command needs its state.
-4. Activity (`last_active_at`) is not written per request; the engine flushes it in batches. An
+4. With `group_commit=True` (the server's), a snapshot is submitted to a writer thread that commits
+   every snapshot waiting in one transaction (one fsync) and reports each ticket once durable; the
+   engine replies on that report. Other writes stay on the caller's connection (SQLite's busy
+   timeout lets them wait for the writer's transaction).
+   Activity (`last_active_at`) is not written per request; the engine flushes it in batches. An
    expiry the engine decides while answering a request is written (one row) before the reply.
 5. Every open raises the store's object-id epoch by one, durably, before anything is served: ids
    issued by one server run never repeat those of an earlier run (spec INS-1).
@@ -43,6 +47,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from stui_protocol_kit.protocol.lifecycle import Timeouts
+from stui_protocol_kit.reference_server.group_commit import GroupCommitter
 from stui_protocol_kit.reference_server.store import (
     RetryRow,
     SessionIdTaken,
@@ -117,9 +122,11 @@ def _store_errors(method: _F) -> _F:
 
 
 class SqliteStore:
-    """The SQLite session store of one data directory. Single-threaded: one engine owns it."""
+    """The SQLite session store of one data directory. One engine owns it and calls it from one thread;
+    with `group_commit=True` snapshots are written by a writer thread of their own connection
+    (stui_protocol_kit.reference_server.group_commit), everything else by the caller's."""
 
-    def __init__(self, data_dir: Path | str, *, max_revisions_kept: int = 5) -> None:
+    def __init__(self, data_dir: Path | str, *, max_revisions_kept: int = 5, group_commit: bool = False) -> None:
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / STORE_FILE
         self.max_revisions_kept = max_revisions_kept
@@ -129,6 +136,7 @@ class SqliteStore:
         self.epoch = 0  # the object-id epoch of this open (raised durably by _open)
         self._lock_fd: int | None = None
         self._db: sqlite3.Connection | None = None
+        self._committer: GroupCommitter | None = None
         try:
             self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
@@ -136,7 +144,12 @@ class SqliteStore:
         self._take_lock()
         try:
             self._db = self._open()
+            if group_commit:
+                self._committer = GroupCommitter(self.path)
         except BaseException:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
             self._release_lock()
             raise
 
@@ -233,6 +246,9 @@ class SqliteStore:
             ro.close()
 
     def close(self) -> None:
+        if self._committer is not None:
+            self._committer.close()  # what was submitted is committed first
+            self._committer = None
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -289,20 +305,51 @@ class SqliteStore:
     ) -> None:
         """Add a revision, drop the ones beyond the last K, and keep the reply for retries."""
         with self._transaction() as db:
-            db.execute(
-                "INSERT INTO revisions VALUES (?, ?, ?, ?, ?)",
-                (session_id, revision, saved_at, state, checksum(state)),
-            )
-            db.execute(
-                "UPDATE sessions SET head_revision = ?, last_active_at = MAX(last_active_at, ?) "
-                "WHERE session_id = ?",
-                (revision, saved_at, session_id),
-            )
-            db.execute(
-                "DELETE FROM revisions WHERE session_id = ? AND revision <= ?",
-                (session_id, revision - self.max_revisions_kept),
-            )
-            self._put_retry(db, session_id, retry)
+            self._write_snapshot(db, session_id, revision, saved_at, state, retry)
+
+    def _write_snapshot(
+        self, db: sqlite3.Connection, session_id: str, revision: int, saved_at: float, state: bytes, retry: RetryRow,
+    ) -> None:
+        db.execute(
+            "INSERT INTO revisions VALUES (?, ?, ?, ?, ?)",
+            (session_id, revision, saved_at, state, checksum(state)),
+        )
+        db.execute(
+            "UPDATE sessions SET head_revision = ?, last_active_at = MAX(last_active_at, ?) "
+            "WHERE session_id = ?",
+            (revision, saved_at, session_id),
+        )
+        db.execute(
+            "DELETE FROM revisions WHERE session_id = ? AND revision <= ?",
+            (session_id, revision - self.max_revisions_kept),
+        )
+        self._put_retry(db, session_id, retry)
+
+    # -- group commit (the server's; off unless `group_commit=True`) -----------------------------------
+
+    @property
+    def group_commit(self) -> bool:
+        """Snapshots go through `submit_snapshot` (the writer thread) instead of `save_snapshot`."""
+        return self._committer is not None
+
+    @property
+    def wake_fd(self) -> int | None:
+        """Readable when submitted snapshots are done (`completed_snapshots`); None without group commit."""
+        return self._committer.wake_fd if self._committer is not None else None
+
+    def submit_snapshot(
+        self, ticket: int, session_id: str, revision: int, saved_at: float, state: bytes, retry: RetryRow,
+    ) -> None:
+        """`save_snapshot` on the writer thread: committed with every other snapshot waiting (one fsync),
+        reported by `completed_snapshots` once durable. Raises StoreError when it cannot be queued."""
+        if self._committer is None:
+            raise StoreError("session store: group commit is not enabled")
+        self._committer.submit(
+            ticket, lambda db: self._write_snapshot(db, session_id, revision, saved_at, state, retry))
+
+    def completed_snapshots(self) -> list[tuple[int, StoreError | None]]:
+        """Tickets of submitted snapshots now durable (None) or failed (their StoreError, nothing written)."""
+        return self._committer.completed() if self._committer is not None else []
 
     @_store_errors
     def close_session(self, session_id: str, closed_at: float, retry: RetryRow) -> None:

@@ -20,6 +20,13 @@ libzmq client reconnects by itself when it next sends); at most `max_connections
 admitted (the ZAP gate, gate.py, refuses the rest during their handshake). CURVE, when configured,
 is set up here as well.
 
+Snapshots are the exception to one-at-a-time (group commit): the engine answers PENDING for a
+snapshot whose write waits for the store's writer thread, and the loop goes on serving; the reply
+goes out when the engine's commit descriptor wakes the loop and `finish_commits` hands it over, i.e.
+once the write is durable. A request naming a session with a snapshot in flight comes back DEFERRED
+and is kept here, per session in arrival order, and handed to the engine again right after that
+snapshot's reply: one session's requests are answered in order, other sessions meanwhile.
+
 This module owns every socket, the clock of the serving loop and the stop flag, and nothing else: it
 must never interpret a body, touch storage or decide a reply. Signal handlers live in the CLI and
 only call `request_stop()`.
@@ -33,13 +40,14 @@ import os
 import queue
 import socket
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import zmq
 
 from stui_protocol_kit.protocol.curve import ServerCurve
 from stui_protocol_kit.protocol.framing import Envelope, split_envelope
-from stui_protocol_kit.reference_server.engine import Engine, Reply
+from stui_protocol_kit.reference_server.engine import DEFERRED, PENDING, Engine, Reply
 from stui_protocol_kit.reference_server.gate import ConnectionGate, apply_gate
 
 log = logging.getLogger("stui.reference_server")
@@ -120,6 +128,16 @@ class RouterTransport:
         # fd -> its connection: peer address (checked before a shutdown) and when it last sent a message
         self._connections: dict[int, _Connection] = {}
         self._stopping = False
+        # Group commit (engine.PENDING/DEFERRED): replies owed once a snapshot is durable, by ticket,
+        # and the requests of sessions with a snapshot in flight, in arrival order.
+        self._owed: dict[int, tuple[Envelope, float]] = {}
+        self._held: dict[str, deque[tuple[Envelope, list[bytes], str, float]]] = {}
+        self._signal_fd = engine.commit_signal_fd
+        self._poller: zmq.Poller | None = None
+        if self._signal_fd is not None:
+            self._poller = zmq.Poller()
+            self._poller.register(self.socket, zmq.POLLIN)
+            self._poller.register(self._signal_fd, zmq.POLLIN)
 
     def request_stop(self) -> None:
         """Finish the message in hand, then leave `serve()` (safe to call from a signal handler)."""
@@ -134,10 +152,20 @@ class RouterTransport:
         self.socket.setsockopt(zmq.RCVTIMEO, self.poll_ms)
         while not self._stopping:
             self._drain_monitor_if_ready()
-            try:
-                frames = self.socket.recv_multipart(copy=False)
-            except zmq.Again:
+            if self._owed and self._poller is not None:
+                # A snapshot is being committed: wake for its report as well as for a message.
+                ready = dict(self._poller.poll(self.poll_ms))
+                if self._signal_fd in ready:
+                    self._answer_commits()
                 frames = None
+                if self.socket in ready:
+                    with contextlib.suppress(zmq.Again):
+                        frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
+            else:
+                try:
+                    frames = self.socket.recv_multipart(copy=False)
+                except zmq.Again:
+                    frames = None
             if frames is not None:
                 # A connection's ACCEPTED event must be seen before its first message is tracked.
                 self._drain_monitor_if_ready()
@@ -146,6 +174,16 @@ class RouterTransport:
                 self.engine.tick()
                 self._close_idle_connections()
                 next_tick = time.monotonic() + interval
+        self._answer_owed(deadline=time.monotonic() + 5.0)
+
+    def _answer_owed(self, deadline: float) -> None:
+        """On stop: the snapshots already being committed are answered (their writes finish anyway)."""
+        while self._owed and self._poller is not None and time.monotonic() < deadline:
+            if self._signal_fd in dict(self._poller.poll(100)):
+                for reply in self.engine.finish_commits():
+                    owed = self._owed.pop(reply.ticket or 0, None)
+                    if owed is not None:
+                        self._reply(owed[0], reply, owed[0].routing_id.hex(), owed[1])
 
     def _drain_monitor_if_ready(self) -> None:
         if not self.gate.events.empty():
@@ -159,12 +197,43 @@ class RouterTransport:
         connection = self._connections.get(self._peer_fd.get(peer, -1))
         if connection is not None:
             connection.last_message = time.monotonic()
-        started = time.perf_counter()
-        reply = self.engine.process(list(envelope.body_frames), peer)
+        self._process(envelope, list(envelope.body_frames), peer, time.perf_counter())
+
+    def _process(self, envelope: Envelope, body_frames: list[bytes], peer: str, started: float) -> str:
+        """Process one request; answer it unless it waits for a commit. Returns the engine's outcome."""
+        reply = self.engine.process(body_frames, peer)
+        if reply.outcome == PENDING:
+            assert reply.ticket is not None
+            self._owed[reply.ticket] = (envelope, started)
+        elif reply.outcome == DEFERRED:
+            assert reply.session_id is not None
+            self._held.setdefault(reply.session_id, deque()).append((envelope, body_frames, peer, started))
+        else:
+            self._reply(envelope, reply, peer, started)
+        return reply.outcome
+
+    def _reply(self, envelope: Envelope, reply: Reply, peer: str, started: float) -> None:
         # Per request: DEBUG. INFO is for connections, attach/detach, start/stop and failures.
         if request_log.isEnabledFor(logging.DEBUG):
             _log_request(reply, time.perf_counter() - started, peer)
         self._send(envelope, reply.body)
+
+    def _answer_commits(self) -> None:
+        """Send the replies of durable (or failed) snapshots, then serve the requests their sessions
+        held back, in order, until one of them waits for a commit again."""
+        for reply in self.engine.finish_commits():
+            assert reply.ticket is not None
+            owed = self._owed.pop(reply.ticket, None)
+            if owed is None:
+                continue
+            envelope, started = owed
+            self._reply(envelope, reply, envelope.routing_id.hex(), started)
+            held = self._held.get(reply.session_id or "")
+            while held:
+                if self._process(*held.popleft()) == PENDING:
+                    break  # the rest waits for this one's commit, still in order
+            if held is not None and not held:
+                self._held.pop(reply.session_id or "", None)
 
     def _send(self, envelope: Envelope, body: bytes) -> None:
         """Send a reply the way its request came."""

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from stui_protocol_kit.protocol.framing import Envelope  # noqa: E402
 from stui_protocol_kit.reference_server import cli  # noqa: E402
-from stui_protocol_kit.reference_server.engine import Engine, Reply  # noqa: E402
+from stui_protocol_kit.reference_server.engine import DEFERRED, PENDING, Engine, Reply  # noqa: E402
 from stui_protocol_kit.reference_server.transport import RouterTransport  # noqa: E402
 
 Message = dict[str, Any]
@@ -71,9 +71,20 @@ class FaultyEngine(Engine):
             if json.dumps(request) != original:
                 body_frames = [json.dumps(request).encode()]
         answered = super().process(body_frames, peer)
+        if answered.outcome == PENDING:  # a snapshot's reply comes from finish_commits, faulted there
+            self.memory.setdefault("committing", {})[answered.ticket] = request
+        if answered.outcome in (PENDING, DEFERRED):
+            return answered
+        return self._faulted(request, answered)
+
+    def finish_commits(self) -> list[Reply]:
+        committing = self.memory.get("committing", {})
+        return [self._faulted(committing.pop(reply.ticket, None), reply) for reply in super().finish_commits()]
+
+    def _faulted(self, request: Message | None, answered: Reply) -> Reply:
         out = type(self).after(self, request, json.loads(answered.body))
         body = SILENT if out is None else json.dumps(out).encode()
-        return Reply(body, answered.command, answered.session_id, answered.outcome)
+        return Reply(body, answered.command, answered.session_id, answered.outcome, answered.ticket)
 
 
 class FaultyTransport(RouterTransport):

@@ -267,8 +267,10 @@ class Engine:
             else:
                 commit.pending.apply()
                 session = self.sessions.live.get(commit.session_id)
-                if session is not None and self.sessions.note_peer(session, call.peer, call.now):
-                    log.info("attach session=%s peer=%s", commit.session_id[:8], call.peer or "-")
+                if session is not None:
+                    if self.sessions.note_peer(session, call.peer, call.now):
+                        log.info("attach session=%s peer=%s", commit.session_id[:8], call.peer or "-")
+                    self.sessions.schedule(session)
                 self.replies.put(commit.session_id, call.request_id,
                                  CachedReply(call.fingerprint, commit.pending.body, call.now))
                 reply = Reply(commit.pending.body, call.command, commit.session_id, "success")
@@ -285,20 +287,23 @@ class Engine:
         now = self.clock()
         cfg = self.config
         self.replies.expire(now)
-        activity: list[tuple[str, float]] = []
         expired: list[Session] = []
         gone: list[str] = []
-        for session in self.sessions.live.values():
+        # Only the sessions with something due (SessionRegistry's index): the cost of a tick does not
+        # grow with the number of sessions held.
+        for session in self.sessions.due(now):
             session.advance(now)
             if session.expiry_pending:
                 expired.append(session)
-            if session.activity_dirty:
-                activity.append((session.session_id, session.last_active_at))
-                session.activity_dirty = False
             if session.status is State.PURGED:
-                gone.append(session.session_id)
+                gone.append(session.session_id)  # dropped below once storage purged it
             for peer in self.sessions.detach_idle(session, now, cfg.idle_timeout_s):
                 log.info("detach session=%s peer=%s reason=idle", session.session_id[:8], peer or "-")
+            self.sessions.schedule(session)
+        activity: list[tuple[str, float]] = []
+        for session in self.sessions.take_touched():
+            activity.append((session.session_id, session.last_active_at))
+            session.activity_dirty = False
         try:
             if activity:
                 self.store.flush_activity(activity)
@@ -315,6 +320,7 @@ class Engine:
                 held = self.sessions.live.get(session_id)
                 if held is not None:
                     held.activity_dirty = True
+                    self.sessions.touched.add(session_id)
             return
         scopes: set[Scope] = set(gone) | set(purged)
         for session_id in scopes:
@@ -391,6 +397,17 @@ class Engine:
             )
 
     def _session_scoped(
+        self, command: str, request_id: str, parameters: dict[str, Any], now: float, peer: str,
+    ) -> Reply:
+        try:
+            return self._session_request(command, request_id, parameters, now, peer)
+        finally:
+            # Whatever the request changed (activity, state, peers), housekeeping's index follows.
+            held = self.sessions.live.get(parameters["session_id"])
+            if held is not None:
+                self.sessions.schedule(held)
+
+    def _session_request(
         self, command: str, request_id: str, parameters: dict[str, Any], now: float, peer: str,
     ) -> Reply:
         session_id: str = parameters["session_id"]

@@ -19,8 +19,11 @@ imports no storage technology, clock or socket; it must never hold a token, only
 from __future__ import annotations
 
 import hashlib
+import heapq
 import hmac
+import itertools
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +72,7 @@ class Session:
     __slots__ = (
         "session_id", "client_id", "token_digest", "lifecycle", "expiry_pending", "revision", "head_revision",
         "variables", "bindings", "objects", "inspector", "preferences", "server_bytes", "client_bytes",
-        "object_epoch", "next_object", "fallback", "attached", "activity_dirty",
+        "object_epoch", "next_object", "fallback", "attached", "activity_dirty", "scheduled_at",
     )
 
     def __init__(
@@ -95,6 +98,7 @@ class Session:
         self.fallback: Fallback | None = None
         self.attached: dict[str, float] = {}  # routing id (hex) -> last seen
         self.activity_dirty = False
+        self.scheduled_at = math.inf  # when SessionRegistry.due hands it to housekeeping next
 
     # -- authentication and lifecycle ------------------------------------------------------------
 
@@ -126,6 +130,22 @@ class Session:
 
     def expires_at(self) -> float:
         return self.lifecycle.deadline()[0]
+
+    def next_event(self, window_s: float) -> float:
+        """The earliest time housekeeping has something to do for this session: its timeout, the end of
+        its retention, or an attached connection's idle window ending. Never later than any of them."""
+        lc = self.lifecycle
+        if self.expiry_pending:
+            at = -math.inf  # its durable write is still to be made (a failed one is retried)
+        elif lc.state is State.ACTIVE:
+            at = lc.deadline()[0]
+        elif lc.state in (State.CLOSED, State.EXPIRED):
+            at = lc.purge_at()
+        else:
+            at = -math.inf
+        if self.attached:
+            at = min(at, min(self.attached.values()) + window_s)
+        return at
 
     def attached_count(self, now: float, window_s: float, requester: str) -> int:
         """Connections attached now, counting the requester (whose request is succeeding)."""
@@ -247,6 +267,14 @@ class SessionRegistry:
         self.replies = replies
         self.live: dict[str, Session] = {}
         self.peers: dict[str, set[str]] = {}  # routing id -> ids of held sessions it is attached to
+        # Housekeeping's index, so that tick() costs what is due, not the number of sessions held: a
+        # heap of (time, sequence, session id), one live entry per session (Session.scheduled_at; an
+        # entry whose time differs is stale and skipped), pushed only when a session's next event
+        # comes earlier than its entry; later ones (activity moved a deadline) are re-pushed when
+        # the early entry comes up. `touched`: sessions whose activity may await a flush.
+        self._due: list[tuple[float, int, str]] = []
+        self._sequence = itertools.count()
+        self.touched: set[str] = set()
 
     def get(self, session_id: str, now: float) -> Session | None:
         session = self.live.get(session_id)
@@ -270,10 +298,37 @@ class SessionRegistry:
             cached = CachedReply(Fingerprint.of_digest(retry.fingerprint), retry.reply, retry.stored_at)
             self.replies.put(session_id, retry.request_id, cached)
         self.live[session_id] = session
+        self.schedule(session)
         return session
 
     def add(self, session: Session) -> None:
         self.live[session.session_id] = session
+        self.schedule(session)
+
+    def schedule(self, session: Session) -> None:
+        """Index the session's next event (after any change to its lifecycle, activity or peers)."""
+        if session.activity_dirty:
+            self.touched.add(session.session_id)
+        at = session.next_event(self.timeouts.idle_timeout_s)
+        if at < session.scheduled_at:
+            session.scheduled_at = at
+            heapq.heappush(self._due, (at, next(self._sequence), session.session_id))
+
+    def due(self, now: float) -> list[Session]:
+        """The held sessions whose next event is due at `now` (each once; schedule them again after)."""
+        found: list[Session] = []
+        while self._due and self._due[0][0] <= now:
+            at, _, session_id = heapq.heappop(self._due)
+            session = self.live.get(session_id)
+            if session is not None and session.scheduled_at == at:
+                session.scheduled_at = math.inf
+                found.append(session)
+        return found
+
+    def take_touched(self) -> list[Session]:
+        """The held sessions with activity not yet flushed (their flag is left to the caller)."""
+        ids, self.touched = self.touched, set()
+        return [s for s in (self.live.get(i) for i in ids) if s is not None and s.activity_dirty]
 
     def drop(self, session_id: str) -> None:
         session = self.live.pop(session_id, None)

@@ -96,6 +96,12 @@ CREATE INDEX IF NOT EXISTS retry_replies_by_age ON retry_replies (stored_at);
 """
 # Added after schema version 1 shipped; created on open when missing (older servers ignore it).
 _META_DDL = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+# Added later too: let expire_overdue find the active sessions that may be overdue by a range scan each
+# (idle, absolute) instead of computing every active session's deadline at every housekeeping pass.
+_DEADLINE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS sessions_by_activity ON sessions (status, last_active_at)",
+    "CREATE INDEX IF NOT EXISTS sessions_by_creation ON sessions (status, created_at)",
+)
 _TABLES = {"sessions", "revisions", "retry_replies"}
 
 
@@ -196,6 +202,8 @@ class SqliteStore:
                     if statement.strip():
                         db.execute(statement)
             db.execute(_META_DDL)
+            for statement in _DEADLINE_INDEXES:
+                db.execute(statement)
             db.execute("INSERT INTO meta VALUES ('object_epoch', 1) "
                        "ON CONFLICT (key) DO UPDATE SET value = value + 1")
             self.epoch = db.execute("SELECT value FROM meta WHERE key = 'object_epoch'").fetchone()[0]
@@ -459,9 +467,16 @@ class SqliteStore:
         """Mark stored active sessions past their deadline as expired, ended at the deadline (the
         engine flushes the activity of the sessions it holds first), by DEADLINE_SQL."""
         with self._transaction() as db:
+            # The deadline is past only if the idle one or the absolute one is: the candidates come
+            # from two index ranges (a second of margin against rounding), DEADLINE_SQL decides.
             cursor = db.execute(
                 f"UPDATE sessions SET status = 'expired', ended_at = {DEADLINE_SQL} "
-                f"WHERE status = 'active' AND {DEADLINE_SQL} <= :now",
+                "WHERE session_id IN ("
+                "SELECT session_id FROM sessions WHERE status = 'active' "
+                "AND last_active_at <= :now - :idle_timeout_s + 1 "
+                "UNION SELECT session_id FROM sessions WHERE status = 'active' "
+                "AND created_at <= :now - :absolute_timeout_s + 1) "
+                f"AND +status = 'active' AND {DEADLINE_SQL} <= :now",  # +: look the candidates up by key
                 {"started_at": started_at, "idle_timeout_s": timeouts.idle_timeout_s,
                  "absolute_timeout_s": timeouts.absolute_timeout_s, "now": now},
             )
@@ -472,15 +487,19 @@ class SqliteStore:
         """Delete tombstones past retention (lifecycle.retention_end; with their revisions and retry
         replies) and retry replies past the window. Returns the purged session ids."""
         with self._transaction() as db:
+            # Each exact condition behind an index range (a second of margin against rounding), so
+            # that a pass with nothing to purge costs no scan of the sessions or of the replies.
             ids = [r[0] for r in db.execute(
-                "SELECT session_id FROM sessions WHERE status != 'active' AND ended_at + ? <= ?",
-                (timeouts.tombstone_retention_s, now),
+                "SELECT session_id FROM sessions WHERE status IN ('closed', 'expired') "
+                "AND ended_at <= :now - :keep + 1 AND ended_at + :keep <= :now",
+                {"keep": timeouts.tombstone_retention_s, "now": now},
             )]
             for sid in ids:
                 db.execute("DELETE FROM revisions WHERE session_id = ?", (sid,))
                 db.execute("DELETE FROM retry_replies WHERE session_id = ?", (sid,))
                 db.execute("DELETE FROM sessions WHERE session_id = ?", (sid,))
-            db.execute("DELETE FROM retry_replies WHERE stored_at + ? <= ?", (retry_window_s, now))
+            db.execute("DELETE FROM retry_replies WHERE stored_at <= :now - :window + 1 "
+                       "AND stored_at + :window <= :now", {"window": retry_window_s, "now": now})
         return ids
 
     @_store_errors

@@ -633,16 +633,15 @@ class Engine:
         client_state = call.parameters.get("state", {})
         inspector = client_state.get("inspector")
         preferences = client_state.get("preferences")
-        document = session.state_document(inspector, preferences)
         revision = session.head_revision + 1
         result = {"session_id": session.session_id, "revision": revision, "saved_at": rfc3339(now)}
         body = self._reply(request_id, call.command, session.session_id, now, result).body
         retry = RetryRow(request_id, call.fingerprint.digest, body, now)
-        encoded = encode_state(document)
+        encoded, client_bytes = session.encoded_state(inspector, preferences)
 
         def apply() -> None:
             session.revision = session.head_revision = revision
-            session.set_client_parts(inspector, preferences)
+            session.set_client_parts(inspector, preferences, client_bytes)
             session.fallback = None
             if session.status is State.ACTIVE:  # housekeeping may have expired it meanwhile
                 session.touch(now)

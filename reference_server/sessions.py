@@ -170,6 +170,18 @@ class Session:
             "preferences": self.preferences if preferences is None else preferences,
         }
 
+    def encoded_state(
+        self, inspector: dict[str, Any] | None = None, preferences: dict[str, Any] | None = None
+    ) -> tuple[bytes, int]:
+        """`encode(state_document(inspector, preferences))` byte for byte, and the encoded size of its
+        client parts: each part encoded once (a snapshot's large inspector was encoded twice)."""
+        assert self.variables is not None
+        client = [encode(self.inspector if inspector is None else inspector),
+                  encode(self.preferences if preferences is None else preferences)]
+        document = b"".join((b'{"workspace":', encode({"variables": self.bindings}), b',"objects":',
+                             encode(self.objects), b',"inspector":', client[0], b',"preferences":', client[1], b"}"))
+        return document, len(client[0]) + len(client[1])
+
     def start_empty(self) -> None:
         """The state of a new session."""
         self.variables, self.bindings, self.objects = {}, {}, {}
@@ -234,12 +246,16 @@ class Session:
         self.objects[object_id] = binding
         self.server_bytes += binding_size(object_id, binding)
 
-    def set_client_parts(self, inspector: dict[str, Any] | None, preferences: dict[str, Any] | None) -> None:
+    def set_client_parts(self, inspector: dict[str, Any] | None, preferences: dict[str, Any] | None,
+                         client_bytes: int | None = None) -> None:
+        """Replace the given parts; `client_bytes` is their encoded size when the caller knows it."""
         if inspector is not None:
             self.inspector = inspector
         if preferences is not None:
             self.preferences = preferences
-        self.client_bytes = client_parts_size(self.inspector, self.preferences)
+        if client_bytes is None:
+            client_bytes = client_parts_size(self.inspector, self.preferences)
+        self.client_bytes = client_bytes
 
     def to_row(self) -> SessionRow:
         lc = self.lifecycle

@@ -26,6 +26,9 @@ goes out when the engine's commit descriptor wakes the loop and `finish_commits`
 once the write is durable. A request naming a session with a snapshot in flight comes back DEFERRED
 and is kept here, per session in arrival order, and handed to the engine again right after that
 snapshot's reply: one session's requests are answered in order, other sessions meanwhile.
+The messages already waiting when one arrives are taken with it (up to BATCH) and the small ones
+are handled first, each connection's in order (a connection's requests after a large one stay
+behind it): a small request waits for the large one in hand, not for every large one queued.
 
 This module owns every socket, the clock of the serving loop and the stop flag, and nothing else: it
 must never interpret a body, touch storage or decide a reply. Signal handlers live in the CLI and
@@ -52,6 +55,10 @@ from stui_protocol_kit.reference_server.gate import ConnectionGate, apply_gate
 
 log = logging.getLogger("stui.reference_server")
 request_log = logging.getLogger("stui.reference_server.requests")
+# Messages taken from the socket at once, and the size up to which one is served before larger ones
+# that came with it (see RouterTransport._small_first).
+BATCH = 64
+SMALL_BYTES = 16 * 1024
 
 
 # A frame larger than this many times max_message_bytes costs its sender the connection, without a
@@ -169,7 +176,8 @@ class RouterTransport:
             if frames is not None:
                 # A connection's ACCEPTED event must be seen before its first message is tracked.
                 self._drain_monitor_if_ready()
-                self._serve_one(frames)
+                for message in self._small_first(self._with_waiting(frames)):
+                    self._serve_one(message)
             if time.monotonic() >= next_tick:
                 self.engine.tick()
                 self._close_idle_connections()
@@ -184,6 +192,35 @@ class RouterTransport:
                     owed = self._owed.pop(reply.ticket or 0, None)
                     if owed is not None:
                         self._reply(owed[0], reply, owed[0].routing_id.hex(), owed[1])
+
+    def _with_waiting(self, frames: list[zmq.Frame]) -> list[list[zmq.Frame]]:
+        """`frames` and the messages already waiting behind it (up to BATCH), without blocking. Asked
+        of the socket's EVENTS first: a receive that finds nothing costs far more than the question."""
+        batch = [frames]
+        while len(batch) < BATCH and self.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            try:
+                batch.append(self.socket.recv_multipart(zmq.NOBLOCK, copy=False))
+            except zmq.Again:
+                break
+        return batch
+
+    @staticmethod
+    def _small_first(batch: list[list[zmq.Frame]]) -> list[list[zmq.Frame]]:
+        """Small requests before large ones that arrived with them, each connection's own in order:
+        an `evaluate` waits behind the large snapshot being handled, not behind every one queued."""
+        if len(batch) == 1:
+            return batch
+        small: list[list[zmq.Frame]] = []
+        large: list[list[zmq.Frame]] = []
+        held_back: set[bytes] = set()  # connections with a large request held back: the rest follow it
+        for message in batch:
+            peer = message[0].bytes
+            if peer in held_back or sum(len(frame) for frame in message[1:]) > SMALL_BYTES:
+                held_back.add(peer)
+                large.append(message)
+            else:
+                small.append(message)
+        return small + large
 
     def _drain_monitor_if_ready(self) -> None:
         if not self.gate.events.empty():

@@ -54,8 +54,10 @@ class _Rig:
         self.engine.close()
 
 
-def _snapshot(session: dict[str, str], mark: int) -> dict[str, Any]:
-    return {**session, "state": {"preferences": {"mark": mark}}}
+def _snapshot(session: dict[str, str], mark: int, pad: int = 0) -> dict[str, Any]:
+    """Snapshot parameters; `pad` bytes of inspector make it a large request (served after small ones
+    that arrive with it, but never before its own connection's earlier ones)."""
+    return {**session, "state": {"preferences": {"mark": mark}, "inspector": {"pad": "x" * pad}}}
 
 
 def test_snapshot_answered_only_once_durable_while_other_sessions_are_served(tmp_path: Path) -> None:
@@ -132,7 +134,8 @@ def test_pipelined_sessions_in_order_no_lost_acks_and_durable_across_sigkill(tmp
                 sessions.append(session)
                 sent = []
                 for k in range(1, rounds + 1):  # all in flight at once: snapshot k, then validate
-                    for command, params in (("session.snapshot", _snapshot(session, k)),
+                    pad = 40_000 if index % 2 else 0  # half the clients send large snapshots
+                    for command, params in (("session.snapshot", _snapshot(session, k, pad)),
                                             ("session.validate", session)):
                         message = request(command, params, f"c{index}-{command}-{k}")
                         c.send_frames([json.dumps(message).encode()])

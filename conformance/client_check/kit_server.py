@@ -152,6 +152,9 @@ class KitServer:
         reply = json.loads(self.engine.process([encode(request)], "client-check-second-writer").body)
         return reply.get("status") == "success"
 
+    def holds_session(self, session_id: str) -> bool:
+        return session_id in self._open_sessions
+
     # -- life cycle -----------------------------------------------------------------------------------
 
     def start(self) -> str:

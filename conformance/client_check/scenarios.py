@@ -105,6 +105,10 @@ class Kit(Protocol):
         """Snapshot the session through the engine as a second client would (state unchanged)."""
         ...
 
+    def holds_session(self, session_id: str) -> bool:
+        """The session was created in this run and has not ended (closed, expired, not found)."""
+        ...
+
 
 def error_reply(request: CheckedRequest, code: str, message: str, details: Mapping[str, Any] | None, at: float,
                 ) -> dict[str, Any]:
@@ -357,7 +361,8 @@ class _HeldReply(Scenario):
 class SlowReply(_HeldReply):
     name = "slow-reply"
     title = "a reply slower than the client's timeout"
-    provokes = ("the engine executes the first session-scoped request (other than session.close); its reply"
+    provokes = ("the engine executes the first session-scoped request (other than session.close)"
+                " on a session created in this run; its reply"
                 " leaves only after --reply-delay seconds, which must be longer than the client's timeout")
     passes = ("the client retries the request with the same id, command and parameters before the delay is over"
               " (CLT-8; a REQ client on a new socket, CLT-5) and goes on with its session (CLT-9); it ignores the"
@@ -377,7 +382,8 @@ class SlowReply(_HeldReply):
 class DroppedReply(_HeldReply):
     name = "dropped-reply"
     title = "a dropped reply"
-    provokes = ("the engine executes the first session-scoped request (other than session.close); its reply is"
+    provokes = ("the engine executes the first session-scoped request (other than session.close)"
+                " on a session created in this run; its reply is"
                 " never sent")
     passes = ("the client times out and retries with the same id, command and parameters (CLT-8; a REQ client on a"
               " new socket, CLT-5) and goes on with its session (CLT-9)")
@@ -391,7 +397,8 @@ class ServerRestart(Scenario):
     title = "a server restart mid-session"
     requirements = (KEEP_THE_SESSION, SURVIVE)
     keeps_session = True
-    provokes = ("the first session-scoped request (other than session.close) is lost unprocessed and the kit's"
+    provokes = ("the first session-scoped request (other than session.close)"
+                " on a session created in this run is lost unprocessed and the kit's"
                 " server restarts: the endpoint is unbound for --restart-pause, then served by a new engine on the"
                 " same store, so the session survives and a resume answers source: \"durable\"")
     passes = ("the client reconnects, goes on with the same session (a retry of the lost request or a resume,"
@@ -415,7 +422,8 @@ class UnknownErrorCode(Scenario):
     title = f"an unknown error code ({UNKNOWN_ERROR_CODE})"
     requirements = (KEEP_THE_SESSION, SURVIVE)
     keeps_session = True
-    provokes = (f"the first session-scoped request (other than session.close) is answered with error code"
+    provokes = (f"the first session-scoped request (other than session.close)"
+                " on a session created in this run is answered with error code"
                 f" {UNKNOWN_ERROR_CODE!r}, which no v1 registry holds (as a newer server might), without executing it")
     passes = ("the client treats it as a failure of that request only: it goes on with the same session (CLT-9) and"
               " a later request on it succeeds (CLT-11)")
@@ -585,7 +593,12 @@ class Director:
         if plan is not None or followed:
             # A request that concluded one scenario never triggers the next: it gets its ordinary answer.
             return plan or SERVE
-        if current is not None and current.status is Status.WAITING and current.eligible(request, kit):
+        if (current is not None and current.status is Status.WAITING and current.eligible(request, kit)
+                and (not current.keeps_session or request.session_id is None
+                     or kit.holds_session(request.session_id))):
+            # A scenario that judges whether the client goes on with its session starts only on a session
+            # the kit holds: a request naming one the kit never knew (a session file left by an earlier
+            # run) gets SessionNotFound from the engine, and a correct client then creates a new session.
             plan = current.begin(request, kit)
             if isinstance(current, _EndsSession) and request.session_id is not None:
                 message = plan.message or {}

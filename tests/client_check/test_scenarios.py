@@ -426,3 +426,34 @@ def test_a_retry_of_a_request_sent_before_the_session_ended_gets_its_original_re
     results = running.finish()
     assert outcome(results, "resume-expired") == (Outcome.PASSED, [])
     assert results["client.ended-sessions"].outcome is Outcome.PASSED
+
+
+# -- a session the kit never knew --------------------------------------------------------------------------
+
+STALE = {"session_id": "3f1c2a9e-0000-4000-8000-000000000000", "token": "A" * 43}  # from an earlier run's file
+
+
+@pytest.mark.parametrize("scenario", ["unknown-error-code", "server-restart", "dropped-reply", "slow-reply"])
+def test_a_session_keeping_scenario_waits_for_a_session_the_kit_holds(kit, scenario) -> None:
+    """A correct client whose session file names a session this run never created gets SessionNotFound,
+    creates a new session and goes on: the scenario starts on the new session, never on the stale one
+    (it used to start there and fail the client with CLT-11)."""
+    running = kit([scenario])
+    link = Link(running.endpoint, timeout_s=0.3, attempts=10)
+    try:
+        hello(link)
+        assert code(link.call("session.resume", dict(STALE))) == "SessionNotFound"
+        session = create(link, "scenario")
+        first = link.call("session.validate", session.params())
+        if scenario == "unknown-error-code":
+            assert code(first) == "Overloaded"
+            first = link.call("session.validate", session.params())
+        assert first["status"] == "success"
+        if scenario == "server-restart":
+            link.reconnect()
+        assert link.call("session.resume", session.params())["status"] == "success"
+    finally:
+        link.close()
+    results = running.finish()
+    assert outcome(results, scenario) == (Outcome.PASSED, [])
+    assert "session.validate" in results[f"scenario.{scenario}"].notes[0]

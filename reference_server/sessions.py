@@ -73,6 +73,7 @@ class Session:
         "session_id", "client_id", "token_digest", "lifecycle", "expiry_pending", "revision", "head_revision",
         "variables", "bindings", "objects", "inspector", "preferences", "server_bytes", "client_bytes",
         "object_epoch", "next_object", "fallback", "attached", "activity_dirty", "scheduled_at",
+        "_server_json",
     )
 
     def __init__(
@@ -99,6 +100,9 @@ class Session:
         self.attached: dict[str, float] = {}  # routing id (hex) -> last seen
         self.activity_dirty = False
         self.scheduled_at = math.inf  # when SessionRegistry.due hands it to housekeeping next
+        # The encoded workspace and objects as they open the state document, kept between snapshots
+        # (None after any change to them): a snapshot re-encodes only what the client sent.
+        self._server_json: bytes | None = None
 
     # -- authentication and lifecycle ------------------------------------------------------------
 
@@ -178,13 +182,16 @@ class Session:
         assert self.variables is not None
         client = [encode(self.inspector if inspector is None else inspector),
                   encode(self.preferences if preferences is None else preferences)]
-        document = b"".join((b'{"workspace":', encode({"variables": self.bindings}), b',"objects":',
-                             encode(self.objects), b',"inspector":', client[0], b',"preferences":', client[1], b"}"))
+        if self._server_json is None:
+            self._server_json = b"".join((b'{"workspace":', encode({"variables": self.bindings}), b',"objects":',
+                                          encode(self.objects)))
+        document = b"".join((self._server_json, b',"inspector":', client[0], b',"preferences":', client[1], b"}"))
         return document, len(client[0]) + len(client[1])
 
     def start_empty(self) -> None:
         """The state of a new session."""
         self.variables, self.bindings, self.objects = {}, {}, {}
+        self._server_json = None
         self.inspector, self.preferences = {}, {}
         self.server_bytes = 0
         self.client_bytes = client_parts_size({}, {})
@@ -206,6 +213,7 @@ class Session:
             kept[str(key)] = {"class": entry["class"], "print_string": entry["print_string"]}
             size += binding_size(str(key), kept[str(key)])
         self.variables, self.bindings, self.objects = variables, bindings, kept
+        self._server_json = None
         self.inspector = inspector
         self.preferences = preferences
         self.server_bytes = size
@@ -232,6 +240,7 @@ class Session:
         assert self.variables is not None
         self.variables.update(assignments)
         self.bindings.update(bindings)
+        self._server_json = None
         self.server_bytes = server_bytes
 
     def peek_object_id(self) -> str:
@@ -244,6 +253,7 @@ class Session:
 
     def register_object(self, object_id: str, binding: Binding) -> None:
         self.objects[object_id] = binding
+        self._server_json = None
         self.server_bytes += binding_size(object_id, binding)
 
     def set_client_parts(self, inspector: dict[str, Any] | None, preferences: dict[str, Any] | None,

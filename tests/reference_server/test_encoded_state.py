@@ -29,3 +29,19 @@ def test_encoded_state_is_the_documents_encoding() -> None:
         expected_i = s.inspector if inspector is None else inspector
         expected_p = s.preferences if preferences is None else preferences
         assert client == client_parts_size(expected_i, expected_p)
+
+
+def test_kept_encoding_follows_every_change() -> None:
+    s = _session()
+    first, _ = s.encoded_state({"a": 1}, None)
+    assert first == encode(s.state_document({"a": 1}, None))
+    _, assignments = evaluate("x := 41 + 1", s.variables or {})
+    bindings, size = s.planned_bindings(assignments)
+    s.bind(assignments, bindings, size)
+    after_bind, _ = s.encoded_state()
+    assert after_bind == encode(s.state_document()) and b'"x"' in after_bind
+    s.register_object(s.new_object_id(), {"class": "SmallInteger", "print_string": "7"})
+    after_object, _ = s.encoded_state()
+    assert after_object == encode(s.state_document()) and b'"7"' in after_object
+    s.load_state({"workspace": {"variables": {}}, "objects": {}, "inspector": {}, "preferences": {}})
+    assert s.encoded_state()[0] == encode(s.state_document()) and b'"x"' not in s.encoded_state()[0]

@@ -35,7 +35,7 @@ from stui_protocol_kit.conformance.config import DEFAULT_EXAMPLES, DEFAULT_TIMEO
 from stui_protocol_kit.protocol.client import Exchange, ProtocolClient, Transcript
 from stui_protocol_kit.protocol.codec import parse_rfc3339
 from stui_protocol_kit.protocol.curve import ClientCurve
-from stui_protocol_kit.protocol.facts import ErrorCode
+from stui_protocol_kit.protocol.facts import DURABLE_RETRY_COMMANDS, RETRY_CACHED_COMMANDS, ErrorCode
 from stui_protocol_kit.protocol.reply_checks import check_reply
 from stui_protocol_kit.protocol.requirements import Requirement, requirements
 from stui_protocol_kit.protocol.schemas import SchemaRegistry, registry
@@ -113,6 +113,30 @@ class SessionHandle:
 
 
 @dataclass
+class RetryTraffic:
+    """What the run's requests may have put in one target's retry cache: every reply of a command whose
+    replies are cached (10.1), from every case and connection, since the target's cache is shared by
+    all of them. Counted as RTY-12 lets a server count (size + 1024 bytes each) and never forgotten (a
+    server may keep entries past the window), so it bounds the target's cache from above: while it is
+    below `retry_cache_bytes`, no cached reply may have been dropped for the bound."""
+
+    cost: int = 0
+
+    def add(self, command: Any, reply_bytes: bytes | None) -> None:
+        if isinstance(command, str) and command in RETRY_CACHED_COMMANDS and reply_bytes is not None:
+            self.cost += len(reply_bytes) + 1024
+
+    def may_have_dropped(self, command: Any, limits: Mapping[str, Any]) -> bool:
+        """Whether a cached reply of `command` may have been dropped for the announced bound (RTY-12);
+        generously: at half the bound, for whatever the server counts that the suite cannot see."""
+        bound = limits.get("retry_cache_bytes")
+        if not isinstance(command, str) or command in DURABLE_RETRY_COMMANDS or not isinstance(bound, int) \
+                or isinstance(bound, bool):
+            return False
+        return 2 * self.cost > bound
+
+
+@dataclass
 class TargetHandle:
     """One reachable target as the run sees it: where it is, what it announced, how to restart it."""
 
@@ -120,6 +144,7 @@ class TargetHandle:
     hello: dict[str, Any]
     restart: Callable[[], str] | None = None  # restarts and returns the (possibly new) endpoint
     curve: ClientCurve | None = field(default=None, repr=False)  # CurveZMQ keys for this target, if any
+    retry_traffic: RetryTraffic = field(default_factory=RetryTraffic)
 
     @property
     def limits(self) -> dict[str, Any]:
@@ -152,11 +177,11 @@ def effective_budget(case: Case, config: RunConfig, limits: Mapping[str, Any] | 
 class CheckedClient:
     """A ProtocolClient whose every reply is checked before the case sees it."""
 
-    def __init__(self, ctx: CaseContext, socket_kind: SocketKind) -> None:
+    def __init__(self, ctx: CaseContext, socket_kind: SocketKind, routing_id: bytes | None = None) -> None:
         self.ctx = ctx
         self.socket_kind = socket_kind
         self.raw = ProtocolClient(ctx.endpoint, socket_kind, ctx.config.timeout_s, ctx.zmq_context, ctx.transcript,
-                                  curve=ctx.target.curve)
+                                  curve=ctx.target.curve, routing_id=routing_id)
 
     # -- sending ------------------------------------------------------------------------------------
 
@@ -243,6 +268,10 @@ class CaseContext:
     def capabilities(self) -> frozenset[str]:
         return self.target.capabilities
 
+    @property
+    def retry_traffic(self) -> RetryTraffic:
+        return self.target.retry_traffic
+
     def limit(self, name: str) -> float:
         """An announced limit (infinite when not announced: a case then has nothing to wait for)."""
         value = self.limits.get(name)
@@ -250,9 +279,9 @@ class CaseContext:
 
     # -- clients ----------------------------------------------------------------------------------------
 
-    def client(self, socket_kind: SocketKind | None = None) -> CheckedClient:
-        """A new connection (a new routing id), closed when the case ends."""
-        made = CheckedClient(self, socket_kind or self.config.socket_kind)
+    def client(self, socket_kind: SocketKind | None = None, *, routing_id: bytes | None = None) -> CheckedClient:
+        """A new connection (a new routing id, or the one given), closed when the case ends."""
+        made = CheckedClient(self, socket_kind or self.config.socket_kind, routing_id)
         self._clients.append(made)
         return made
 
@@ -354,6 +383,9 @@ class CaseContext:
     def check_reply(self, exchange: Exchange, sent: Any) -> None:
         """The checks every reply gets (see the module docstring), then what the reply tells about the
         deadlines of this case's sessions."""
+        request = exchange.request
+        self.target.retry_traffic.add(request.get("command") if isinstance(request, dict) else None,
+                                      exchange.reply_bytes)
         problems = check_reply(exchange.reply, sent, limits=self.limits, has_float=exchange.reply_has_float,
                                decode_error=exchange.decode_error, check=self.validator)
         if problems:

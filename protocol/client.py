@@ -80,10 +80,12 @@ class ProtocolClient:
         context: zmq.Context | None = None,
         transcript: Transcript | None = None,
         curve: ClientCurve | None = None,
+        routing_id: bytes | None = None,
     ) -> None:
         """`curve`: talk CurveZMQ to a server with these keys (protocol/curve.py); None: plain ZeroMQ."""
         self.endpoint = endpoint
         self.curve = curve
+        self.routing_id = routing_id  # chosen by the peer (ZMQ_ROUTING_ID), as any peer may (spec 6.3)
         self.socket_kind = socket_kind
         self.timeout_s = timeout_s
         self._own_context = context is None
@@ -100,6 +102,8 @@ class ProtocolClient:
     def _connect(self) -> zmq.Socket:
         sock = self.context.socket(zmq.DEALER if self.socket_kind == "dealer" else zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
+        if self.routing_id is not None:
+            sock.setsockopt(zmq.ROUTING_ID, self.routing_id)
         if self.socket_kind == "req":
             # A REQ socket that timed out would otherwise refuse to send again. Not REQ_CORRELATE: it
             # prefixes every request with a request-id frame, which breaks the REQ framing of

@@ -9,8 +9,8 @@ exported here:
 - `Capability` and `CAPABILITY_DESCRIPTIONS`: hello.json's `x-stui-capabilities`;
 - `Limit`, `LIMITS` (minimum, required, description), `LIMIT_MINIMUMS`, `REQUIRED_LIMITS`: hello.json's
   `limits` schema (spec/11-limits.md's table is checked against it by a test);
-- `Command`, `COMMANDS`, `SESSION_SCOPED_COMMANDS`, `DURABLE_RETRY_COMMANDS`: each command file's
-  `x-stui-command`.
+- `Command`, `COMMANDS`, `SESSION_SCOPED_COMMANDS`, `DURABLE_RETRY_COMMANDS`, `RETRY_CACHED_COMMANDS`:
+  each command file's `x-stui-command`.
 
 Why enums built from the schema (the StrEnum functional API) rather than written out here: a written
 list would be a second home that can drift from the wire. Built from the schema, a code or limit the
@@ -104,11 +104,12 @@ Command.__doc__ = "The v1 commands (schemas/commands/)."
 COMMANDS: Mapping[str, CommandInfo] = MappingProxyType(dict(_facts["commands"]))
 SESSION_SCOPED_COMMANDS: frozenset[str] = frozenset(c for c, info in COMMANDS.items() if info.session_scoped)
 DURABLE_RETRY_COMMANDS: frozenset[str] = frozenset(c for c, info in COMMANDS.items() if info.durable_retry)
+RETRY_CACHED_COMMANDS: frozenset[str] = frozenset(c for c, info in COMMANDS.items() if info.retry_cached)
 
 del _facts
 
 __all__ = [
     "CAPABILITY_DESCRIPTIONS", "COMMANDS", "DURABLE_RETRY_COMMANDS", "LIMITS", "LIMIT_MINIMUMS", "PROTOCOL_VERSION",
-    "REQUIRED_LIMITS", "SESSION_SCOPED_COMMANDS", "Capability", "Command", "ErrorCode", "InvalidRequestReason",
-    "Limit", "LimitInfo",
+    "REQUIRED_LIMITS", "RETRY_CACHED_COMMANDS", "SESSION_SCOPED_COMMANDS", "Capability", "Command", "ErrorCode",
+    "InvalidRequestReason", "Limit", "LimitInfo",
 ]

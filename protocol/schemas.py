@@ -49,6 +49,9 @@ class CommandInfo:
     capability: str | None
     durable_retry: bool  # its replies are kept durably for retries when `retry.durable` is announced
     errors: tuple[str, ...]
+    # Its replies are kept in the retry cache (RTY-1): commands that change something. Read-only ones
+    # are safe to execute again, and session.create is never replayed (its reply holds a token, RTY-11).
+    retry_cached: bool = False
 
 
 def _camel(name: str) -> str:
@@ -80,6 +83,7 @@ class SchemaRegistry:
                     session_scoped=bool(meta["session_scoped"]),
                     capability=meta.get("capability"),
                     durable_retry=bool(meta.get("durable_retry", False)),
+                    retry_cached=bool(meta.get("retry_cached", False)),
                     errors=tuple(meta["errors"]),
                 )
         # The error registry is error.json's `oneOf`: one variant per code, tagged by a `code` constant.

@@ -46,7 +46,7 @@ OPTION_OF = {
     "idle_timeout_s": "--idle-timeout", "absolute_timeout_s": "--absolute-timeout",
     "max_sessions_per_client": "--max-sessions-per-client", "retry_window_s": "--retry-window",
     "tombstone_retention_s": "--tombstone-retention", "max_revisions_kept": "--max-revisions",
-    "cleanup_interval_s": "--cleanup-interval",
+    "cleanup_interval_s": "--cleanup-interval", "retry_cache_bytes": "--retry-cache-bytes",
 }
 # Descriptors the process needs besides its connections: the store's files, ZeroMQ's internal sockets
 # and pipes, Python's own. The start-up check keeps this many free below RLIMIT_NOFILE.
@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tombstone-retention", type=int, default=defaults.tombstone_retention_s, metavar="S",
                    help="seconds a closed or expired session is still answered SessionClosed/SessionExpired"
                         " rather than SessionNotFound (default %(default)s)")
+    p.add_argument("--retry-cache-bytes", type=int, default=defaults.retry_cache_bytes, metavar="N",
+                   help="bytes the retry cache may hold; beyond it the largest session's evaluate/inspect replies"
+                        " are dropped first (hello: retry_cache_bytes, RTY-12; default %(default)s)")
     p.add_argument("--max-revisions", type=int, default=defaults.max_revisions_kept, metavar="K",
                    help="durable revisions kept per session for fallback (default %(default)s)")
     p.add_argument("--cleanup-interval", type=float, default=defaults.cleanup_interval_s, metavar="S",
@@ -135,6 +138,7 @@ def main(argv: list[str] | None = None, *, engine_factory: EngineFactory = Engin
             max_sessions_per_client=args.max_sessions_per_client, retry_window_s=args.retry_window,
             tombstone_retention_s=args.tombstone_retention, max_revisions_kept=args.max_revisions,
             cleanup_interval_s=args.cleanup_interval, strict=args.strict,
+            retry_cache_bytes=args.retry_cache_bytes,
         )
     except ValueError as exc:
         text = str(exc)

@@ -34,6 +34,8 @@ class ServerConfig:
     retry_window_s: int = 300
     tombstone_retention_s: int = 86_400
     max_revisions_kept: int = 5
+    # The retry cache's bound (RTY-12): thousands of large evaluate replies, never gigabytes.
+    retry_cache_bytes: int = 64 * 1024 * 1024
     # How often the transport asks the engine to expire, purge and flush activity to storage.
     cleanup_interval_s: float = 2.0
     # Validate every reply against schemas/ and turn an invalid one into InternalError (tests).

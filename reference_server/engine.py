@@ -53,6 +53,7 @@ from stui_protocol_kit.protocol.facts import (
     COMMANDS,
     DURABLE_RETRY_COMMANDS,
     PROTOCOL_VERSION,
+    RETRY_CACHED_COMMANDS,
     SESSION_SCOPED_COMMANDS,
     Capability,
     Command,
@@ -196,7 +197,7 @@ class Engine:
         self.clock = clock
         self.random_source = random_source
         self.validator = message_validator or validator()
-        self.replies = ReplyCache(config.retry_window_s)
+        self.replies = ReplyCache(config.retry_window_s, config.retry_cache_bytes)
         self.started_at = clock()
         self.sessions = SessionRegistry(store, self.replies, self.started_at, config.timeouts)
         self.strict_violations = 0
@@ -271,8 +272,8 @@ class Engine:
                     if self.sessions.note_peer(session, call.peer, call.now):
                         log.info("attach session=%s peer=%s", commit.session_id[:8], call.peer or "-")
                     self.sessions.schedule(session)
-                self.replies.put(commit.session_id, call.request_id,
-                                 CachedReply(call.fingerprint, commit.pending.body, call.now))
+                self._cache(call.command, commit.session_id, call.request_id,
+                            CachedReply(call.fingerprint, commit.pending.body, call.now))
                 reply = Reply(commit.pending.body, call.command, commit.session_id, "success")
             finished.append(Reply(reply.body, reply.command, reply.session_id, reply.outcome, ticket))
         return finished
@@ -381,7 +382,7 @@ class Engine:
             if command == Command.HELLO:
                 return self._reply(request_id, command, None, now, self._hello_result)
             if command == Command.SESSION_CREATE:
-                return self._create(request_id, parameters, now, peer)
+                return self._create(request_id, parameters, now)
             return self._session_scoped(command, request_id, parameters, now, peer)
         except _Failure as failure:
             # Only create and session-scoped commands raise past their own handling; neither caches here.
@@ -450,9 +451,9 @@ class Engine:
                     except _Failure as stored:
                         return self._error_reply(request_id, command, now, stored.code, stored.message, None,
                                                  session_id=session_id)
-                self.replies.put(session_id, request_id, CachedReply(request_fingerprint, reply.body, now))
+                self._cache(command, session_id, request_id, CachedReply(request_fingerprint, reply.body, now))
             return reply
-        self.replies.put(session_id, request_id, CachedReply(request_fingerprint, body, now))
+        self._cache(command, session_id, request_id, CachedReply(request_fingerprint, body, now))
         return Reply(body, command, session_id, "success")
 
     def _await_commit(self, session_id: str, call: _Call, pending: _Pending) -> Reply:
@@ -463,6 +464,14 @@ class Engine:
         self._busy[session_id] = ticket
         return Reply(b"", call.command, session_id, PENDING, ticket)
 
+    def _cache(self, command: str, session_id: str, request_id: str, entry: CachedReply) -> None:
+        """Keep the reply of a command that changes something (RTY-1); read-only ones (resume,
+        validate) are safe to execute again and would only pin their large replies (RTY-12)."""
+        if command in RETRY_CACHED_COMMANDS:
+            durable = command in DURABLE_RETRY_COMMANDS
+            self.replies.put(session_id, request_id, CachedReply(entry.fingerprint, entry.reply, entry.stored_at,
+                                                                 durable=durable))
+
     def _replayed(
         self, scope: Scope, request_id: str, request_fingerprint: Fingerprint, command: str,
         session_id: str | None, now: float,
@@ -470,6 +479,8 @@ class Engine:
         """The retry cache (RTY): the original reply for a repeat, id_reused for an id used for another
         request, None for a request to execute."""
         cached = self.replies.get(scope, request_id, now)
+        if cached is None and self.replies.lost_durable(scope):
+            cached = self._stored_retry(scope, request_id, now)
         if cached is None:
             return None
         if cached.fingerprint == request_fingerprint:
@@ -477,6 +488,15 @@ class Engine:
         raise _Failure(ErrorCode.InvalidRequest,
                        f"request id {request_id!r} was already used for a different request",
                        {"reason": InvalidRequestReason.ID_REUSED})
+
+    def _stored_retry(self, session_id: str, request_id: str, now: float) -> CachedReply | None:
+        """A snapshot/close reply the cache dropped for its bound is still in storage (RTY-6, RTY-12)."""
+        rows = self._durably("retry reply read", session_id,
+                             lambda: self.store.load_retry_rows(session_id, now - self.replies.window_s))
+        for row in rows:
+            if row.request_id == request_id:
+                return CachedReply(Fingerprint.of_digest(row.fingerprint), row.reply, row.stored_at, durable=True)
+        return None
 
     def _answer_lifecycle(self, session: Session, now: float) -> None:
         """The lifecycle's answer in the session's state (after the retry cache): a pending expiry is
@@ -519,15 +539,11 @@ class Engine:
 
     # -- commands -----------------------------------------------------------------------------------
 
-    def _create(self, request_id: str, parameters: dict[str, Any], now: float, peer: str) -> Reply:
+    def _create(self, request_id: str, parameters: dict[str, Any], now: float) -> Reply:
         client_id: str = parameters["client_id"]
-        # Keyed by the connection too: client_id and id are not secret, and a repeat from another
-        # connection must never be handed this session's token (RTY-5, RTY-10).
-        scope: Scope = ("create", peer, client_id)
-        request_fingerprint = fingerprint(Command.SESSION_CREATE, parameters)
-        replayed = self._replayed(scope, request_id, request_fingerprint, Command.SESSION_CREATE, None, now)
-        if replayed is not None:
-            return replayed
+        # Never answered from a cache (RTY-11): nothing in a repeated create proves that its sender sent
+        # the original (client_id, id and even the ZeroMQ routing id can be copied or guessed), so a
+        # repeat is a new create and a session whose reply was lost expires by its idle timeout.
         cfg = self.config
         active = self._durably("create: sessions of client read", None,
                                lambda: self._active_sessions_of(client_id, now))
@@ -537,7 +553,6 @@ class Engine:
                 f"client already holds {active} active sessions; the limit is {cfg.max_sessions_per_client}",
                 {"limit": Limit.MAX_SESSIONS_PER_CLIENT, "value": cfg.max_sessions_per_client},
             )
-            self.replies.put(scope, request_id, CachedReply(request_fingerprint, reply.body, now))
             return reply
         token = self.random_source(TOKEN_BYTES)
         state = encode_state(empty_state())
@@ -567,9 +582,7 @@ class Engine:
             "session_id": session_id, "token": token, "revision": 0,
             "created_at": rfc3339(now), "expires_at": self._expires_at(session),
         }
-        reply = self._reply(request_id, Command.SESSION_CREATE, session_id, now, result)
-        self.replies.put(scope, request_id, CachedReply(request_fingerprint, reply.body, now))
-        return reply
+        return self._reply(request_id, Command.SESSION_CREATE, session_id, now, result)
 
     def _active_sessions_of(self, client_id: str, now: float) -> int:
         count = 0

@@ -1,9 +1,18 @@
 """Replies kept for retried request ids (spec RTY): a repeat is answered without executing again.
 
-Entries are keyed by (scope, request id): the scope is the session id for session-scoped commands
-and ("create", connection, client_id) for session.create (RTY-10). Each entry holds a fingerprint of the request's
-command and parameters, so that reusing an id for a different request is told apart from a retry,
-and the reply bytes, which are sent back verbatim (same timestamp).
+Entries are keyed by (session id, request id). Only commands whose schema marks them `retry_cached`
+(those that change something: snapshot, close, evaluate, inspect) are kept; read-only commands are
+safe to execute again, and session.create is never replayed, since its reply holds a token and
+nothing in a repeated create proves the sender is the one who first sent it (RTY-11). Each entry holds
+a digest of the request's command and parameters, so that reusing an id for a different request is
+told apart from a retry, and the reply bytes, which are sent back verbatim (same timestamp).
+
+The cache is bounded in bytes (`retry_cache_bytes`, announced in hello): each entry counts as its
+reply's size plus ENTRY_OVERHEAD_BYTES (the key, the digest, the bookkeeping). Past the bound the
+oldest entry of the session holding the most bytes goes first (RTY-12), so one client flooding its
+own sessions with large replies drops its own entries before anyone else's. A dropped snapshot/close
+reply is still in storage (RTY-6 keeps them durably): the cache remembers which sessions lost such
+an entry and the engine then asks storage on a miss.
 
 This module is memory only and must never execute a command or touch storage: the durable copies of
 snapshot/close replies (success replies in the same transaction as the change, error replies in one
@@ -19,14 +28,19 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-Scope = str | tuple[str, str, str]
+Scope = str  # the session id
+
+# What one entry costs beyond its reply bytes, counted against the bound: a measured upper bound of
+# the key tuple, the request id string (128 characters at most), the digest, the entry object and
+# its heap records (RTY-12 lets a server count at most 1024 bytes per entry).
+ENTRY_OVERHEAD_BYTES = 1024
 
 
 class Fingerprint:
-    """Digest of what a retry must repeat, computed only when first needed: on a cache hit, or when
-    a durable retry row is written. Most requests are never retried, so the hot path skips the
-    canonical JSON and the hash. The token is left out: it was checked before the cache is
-    consulted, and a digest of it need not sit in the cache or the retry table."""
+    """Digest of what a retry must repeat. The token is left out: it was checked before the cache is
+    consulted, and a digest of it need not sit in the cache or the retry table. Computed only when
+    first needed (a cache hit, a cached reply, a durable retry row): most requests are never cached
+    (read-only commands) or never retried, so the hot path skips the canonical JSON and the hash."""
 
     __slots__ = ("_command", "_parameters", "_digest")
 
@@ -58,29 +72,43 @@ def fingerprint(command: str, parameters: dict[str, Any]) -> Fingerprint:
     return Fingerprint(command, parameters)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CachedReply:
     fingerprint: Fingerprint
     reply: bytes
     stored_at: float
+    durable: bool = False  # storage holds a copy (a snapshot/close reply, RTY-6)
+
+    @property
+    def cost(self) -> int:
+        return len(self.reply) + ENTRY_OVERHEAD_BYTES
 
 
 class ReplyCache:
-    """In-memory replies, expired `window_s` after they were stored (oldest first)."""
+    """In-memory replies, expired `window_s` after they were stored, at most `max_bytes` in all."""
 
-    def __init__(self, window_s: float) -> None:
+    def __init__(self, window_s: float, max_bytes: int | None = None) -> None:
         self.window_s = window_s
-        self._entries: dict[tuple[Scope, str], CachedReply] = {}
+        self.max_bytes = max_bytes
+        self.bytes = 0  # the entries' cost, as counted against max_bytes
+        self.evictions = 0  # entries dropped for the bound before their window ended
+        self._count = 0
+        self._scopes: dict[Scope, dict[str, CachedReply]] = {}  # per session, in insertion order
+        self._scope_bytes: dict[Scope, int] = {}
         # A heap by stored_at, not insertion order: the clock is wall time and may step back, and
         # durable replies loaded with a session carry their original (older) times.
-        self._order: list[tuple[float, int, tuple[Scope, str]]] = []
-        self._sequence = itertools.count()  # ties: never compare keys of mixed types
+        self._order: list[tuple[float, int, Scope, str]] = []
+        # A lazy max-heap of sessions by their bytes: stale records are skipped when popped.
+        self._largest: list[tuple[int, int, Scope]] = []
+        self._sequence = itertools.count()
+        self._lost_durable: set[Scope] = set()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._count
 
     def get(self, scope: Scope, request_id: str, now: float) -> CachedReply | None:
-        entry = self._entries.get((scope, request_id))
+        entries = self._scopes.get(scope)
+        entry = entries.get(request_id) if entries is not None else None
         if entry is None or entry.stored_at + self.window_s <= now:
             return None
         return entry
@@ -88,19 +116,78 @@ class ReplyCache:
     def put(self, scope: Scope, request_id: str, entry: CachedReply) -> None:
         if self.window_s <= 0:
             return
-        key = (scope, request_id)
-        self._entries[key] = entry
-        heapq.heappush(self._order, (entry.stored_at, next(self._sequence), key))
+        entry.fingerprint.digest  # noqa: B018 - computed now, so the request's parameters are not kept
+        entries = self._scopes.setdefault(scope, {})
+        old = entries.pop(request_id, None)
+        if old is not None:
+            self._account(scope, -old.cost)
+            self._count -= 1
+        entries[request_id] = entry
+        self._count += 1
+        self._account(scope, entry.cost)
+        heapq.heappush(self._order, (entry.stored_at, next(self._sequence), scope, request_id))
+        self._shrink()
+        self._compact()
+
+    def lost_durable(self, scope: Scope) -> bool:
+        """Whether a durable reply of this session was dropped for the bound (storage still has it)."""
+        return scope in self._lost_durable
 
     def expire(self, now: float) -> None:
         while self._order and self._order[0][0] + self.window_s <= now:
-            stored_at, _, key = heapq.heappop(self._order)
-            entry = self._entries.get(key)
+            stored_at, _, scope, request_id = heapq.heappop(self._order)
+            entry = self._scopes.get(scope, {}).get(request_id)
             if entry is not None and entry.stored_at == stored_at:
-                del self._entries[key]
+                self._remove(scope, request_id)
 
     def forget_scopes(self, scopes: set[Scope]) -> None:
-        """Drop purged sessions' replies (their ids are unknown from now on); one pass for a batch."""
-        if scopes:
-            for key in [k for k in self._entries if k[0] in scopes]:
-                del self._entries[key]
+        """Drop purged sessions' replies (their ids are unknown from now on)."""
+        for scope in scopes:
+            entries = self._scopes.pop(scope, None)
+            if entries is not None:
+                self.bytes -= self._scope_bytes.pop(scope, 0)
+                self._count -= len(entries)
+            self._lost_durable.discard(scope)
+
+    # -- the bound --------------------------------------------------------------------------------------
+
+    def _account(self, scope: Scope, delta: int) -> None:
+        self.bytes += delta
+        total = self._scope_bytes.get(scope, 0) + delta
+        if total > 0:
+            self._scope_bytes[scope] = total
+            heapq.heappush(self._largest, (-total, next(self._sequence), scope))
+        else:
+            self._scope_bytes.pop(scope, None)
+
+    def _remove(self, scope: Scope, request_id: str) -> CachedReply:
+        entries = self._scopes[scope]
+        entry = entries.pop(request_id)
+        if not entries:
+            del self._scopes[scope]
+        self._count -= 1
+        self._account(scope, -entry.cost)
+        return entry
+
+    def _shrink(self) -> None:
+        """Over the bound: drop the oldest entry of the session holding the most bytes, until within."""
+        while self.max_bytes is not None and self.bytes > self.max_bytes and self._largest:
+            negative, _, scope = self._largest[0]
+            if self._scope_bytes.get(scope) != -negative:
+                heapq.heappop(self._largest)  # stale: that session's bytes changed since
+                continue
+            request_id = next(iter(self._scopes[scope]))
+            if self._remove(scope, request_id).durable:
+                self._lost_durable.add(scope)
+            self.evictions += 1
+
+    def _compact(self) -> None:
+        """Stale heap records (dropped entries, changed totals) would otherwise pile up for a window."""
+        live = len(self._scope_bytes)
+        if len(self._largest) > 2 * live + 1024:
+            self._largest = [(-b, next(self._sequence), s) for s, b in self._scope_bytes.items()]
+            heapq.heapify(self._largest)
+        if len(self._order) > 2 * self._count + 1024:
+            self._order = [(e.stored_at, next(self._sequence), s, rid)
+                           for s, entries in self._scopes.items() for rid, e in entries.items()]
+            heapq.heapify(self._order)

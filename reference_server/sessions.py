@@ -321,7 +321,7 @@ class SessionRegistry:
         # Durable retry replies (snapshot/close) come back with the session, so a client that lost
         # a reply before a restart still gets the original one.
         for retry in self.store.load_retry_rows(session_id, now - self.replies.window_s):
-            cached = CachedReply(Fingerprint.of_digest(retry.fingerprint), retry.reply, retry.stored_at)
+            cached = CachedReply(Fingerprint.of_digest(retry.fingerprint), retry.reply, retry.stored_at, durable=True)
             self.replies.put(session_id, retry.request_id, cached)
         self.live[session_id] = session
         self.schedule(session)

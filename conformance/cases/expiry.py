@@ -211,8 +211,8 @@ for _command in ACTIVITY_PARAMS:
 
 
 @case("expiry.p7-errors-do-not-extend", "P7 errors, id_reused and retry hits do not move the idle deadline",
-      sends="create, validate id R; at half the idle timeout: RevisionConflict, EvaluationError, ObjectNotFound,"
-            " id_reused, a retry of R; wait past validate's expires_at; validate",
+      sends="create, validate, snapshot id R (RevisionConflict); at half the idle timeout: RevisionConflict,"
+            " EvaluationError, ObjectNotFound, id_reused, a retry of R; wait past validate's expires_at; validate",
       requirements=["EXP-2", "ERR-3", "RTY-2", "RTY-3", "EXP-1"], needs=EXPIRY, waits={"idle_timeout_s": 1.5})
 def p7_errors(ctx: CaseContext) -> None:
     idle = _activity_can_move_the_deadline(ctx)
@@ -220,8 +220,10 @@ def p7_errors(ctx: CaseContext) -> None:
                        "retry_window_s >= idle_timeout_s + 2, so that a retry sent half an idle period later is"
                        " still inside the window")
     s = ctx.new_session()
-    first = ctx.call("session.validate", s.params(), request_id="p7-r")
-    deadline = expect_success(first, "session.validate", "EXP-2")["expires_at"]
+    deadline = expect_success(ctx.call("session.validate", s.params()), "session.validate", "EXP-2")["expires_at"]
+    # R is a request whose reply is cached (10.1: read-only ones are not): an error, which is no activity.
+    first = ctx.call("session.snapshot", s.params(expected_revision=7), request_id="p7-r")
+    expect_error(first, "RevisionConflict", "EXP-2")
     time.sleep(idle / 2)
     expect_error(ctx.call("session.snapshot", s.params(expected_revision=7)), "RevisionConflict", "EXP-2")
     if "evaluate" in ctx.capabilities:
@@ -230,8 +232,8 @@ def p7_errors(ctx: CaseContext) -> None:
         expect_error(ctx.call("inspect", s.params(object_id="o999999")), "ObjectNotFound", "EXP-2")
     reused = ctx.call("session.resume", s.params(), request_id="p7-r")
     expect_error(reused, "InvalidRequest", "RTY-3", reason="id_reused")
-    expect_retry_reply(ctx, first, ctx.call("session.validate", s.params(), request_id="p7-r"), "RTY-2",
-                       "the retried validate")
+    expect_retry_reply(ctx, first, ctx.call("session.snapshot", s.params(expected_revision=7), request_id="p7-r"),
+                       "RTY-2", "the retried snapshot")
     _wait_until(ctx, deadline, reused.reply["timestamp"], margin=0.3)
     expect_error(ctx.call("session.validate", s.params()), "SessionExpired", "EXP-2")
 

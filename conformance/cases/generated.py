@@ -149,7 +149,7 @@ def _budget(ctx: CaseContext, restarts: bool) -> Budget:
 _STATEFUL_REQUIREMENTS = sorted({
     "CRE-1", "CRE-2", "RES-1", "RES-2", "RES-4", "VAL-1", "VAL-3", "SNP-1", "SNP-2", "SNP-4", "SNP-5", "SNP-6",
     "CLS-1", "CLS-2", "EVL-1", "EVL-2", "EVL-3", "INS-1", "INS-2", "INS-3", "INS-4", "LIF-1", "LIF-2", "SEC-2",
-    "SEC-3", "SEC-4", "SEC-7", "CON-2", "CON-4", "RTY-1", "RTY-2", "RTY-3", "RTY-5", "ERR-1", "ERR-3",
+    "SEC-3", "SEC-4", "SEC-7", "CON-2", "CON-4", "RTY-1", "RTY-2", "RTY-3", "RTY-11", "ERR-1", "ERR-3",
     *MODEL_REQUIREMENTS,
 })
 _RESTART_REQUIREMENTS = sorted({"PER-1", "PER-2", "PER-3", "PER-4", "PER-5", "PER-7", "RES-3", "RES-5", "RTY-6",

@@ -5,13 +5,15 @@ twice; a reused id with different content is `id_reused`.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 
-from stui_protocol_kit.conformance.case import NEED_RESTART, case
+from stui_protocol_kit.conformance.case import NEED_RESTART, CaseSkipped, case
 from stui_protocol_kit.conformance.cases._helpers import evaluate, expect_retry_reply, ok, validate
 from stui_protocol_kit.conformance.cases.concurrency import _message
-from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.context import CaseContext, CheckedClient
 from stui_protocol_kit.conformance.verifiers import expect_equal, expect_error, expect_success, expect_true
+from stui_protocol_kit.protocol.client import Exchange, ReplyTimeout
 from stui_protocol_kit.protocol.codec import encode
 
 
@@ -61,6 +63,10 @@ def evaluate_twice(ctx: CaseContext) -> None:
     evaluate(ctx, s, "c := 0")
     first = ctx.call("evaluate", s.params(code="c := c + 1"), request_id="retry-eval")
     again = ctx.call("evaluate", s.params(code="c := c + 1"), request_id="retry-eval")
+    if again.reply != first.reply and ctx.retry_traffic.may_have_dropped("evaluate", ctx.limits):
+        raise CaseSkipped("the run's cached replies may have filled the announced retry_cache_bytes, which lets "
+                          "the target drop a cached evaluate reply (RTY-12); run it with a larger one "
+                          "(reference server: --retry-cache-bytes)")
     expect_retry_reply(ctx, first, again, "RTY-2", "the retried reply")
     expect_equal("1", evaluate(ctx, s, "c")["print_string"], "RTY-2", "c after a retried increment")
 
@@ -75,32 +81,70 @@ def close_retry(ctx: CaseContext) -> None:
     expect_retry_reply(ctx, first, again, "RTY-2", "the retried close reply")
 
 
-@case("retries.create-retry", "a retried create returns the same session and does not count twice",
-      sends="session.create id R x(limit+1) with one client_id", requirements=["RTY-5"])
-def create_retry(ctx: CaseContext) -> None:
-    cid = ctx.client_id("retry")
-    limit = int(ctx.limits["max_sessions_per_client"])
-    replies = [ctx.call("session.create", {"client_id": cid}, request_id="retry-create")
-               for _ in range(min(limit, 20) + 1)]
-    expect_success(replies[0], "session.create", "RTY-5")
-    for exchange in replies[1:]:
-        expect_retry_reply(ctx, replies[0], exchange, "RTY-5", "the retried create reply")
-    # The retries did not count: one session is held, so a new create is within the limit unless it is 1.
-    fresh = ctx.call("session.create", {"client_id": cid})
+def _expect_new_session(ctx: CaseContext, first: dict, repeat: Exchange, limit: float, requirement: str) -> None:
+    """A repeated create is a new request: a new session (LimitExceeded only when one session already
+    reaches the limit), and never any part of the first reply."""
+    leaked = json.dumps(repeat.reply)
+    expect_true(first["token"] not in leaked and first["session_id"] not in leaked,
+                "a reply without the first session's id and token", "the first session's reply", requirement,
+                "a repeated session.create was answered with the original session (a takeover)")
     if limit >= 2:
-        expect_success(fresh, "session.create", "RTY-5")
-    else:
-        expect_error(fresh, "LimitExceeded", "RTY-5")
+        expect_success(repeat, "session.create", requirement)
+    elif isinstance(repeat.reply, dict) and repeat.reply.get("status") == "error":
+        expect_error(repeat, "LimitExceeded", requirement)
+
+
+@case("retries.create-never-replayed", "a create repeated on the same connection makes a new session",
+      sends="session.create id R with client_id C twice on one connection", requirements=["RTY-11", "SEC-5"])
+def create_never_replayed(ctx: CaseContext) -> None:
+    cid = ctx.client_id("again")
+    limit = ctx.limit("max_sessions_per_client")
+    first = expect_success(ctx.call("session.create", {"client_id": cid}, request_id="create-again"),
+                           "session.create", "RTY-11")
+    _expect_new_session(ctx, first, ctx.call("session.create", {"client_id": cid}, request_id="create-again"),
+                        limit, "RTY-11")
+
+
+@case("retries.create-same-routing-id", "a peer reconnecting under a victim's routing id never gets its token",
+      sends="session.create id 1 on a socket with routing id X, closed; the same request on a new socket with "
+            "routing id X", requirements=["RTY-11", "SEC-5"])
+def create_same_routing_id(ctx: CaseContext) -> None:
+    # The attack of issue 10: a ROUTER hands out routing ids in a predictable sequence and any peer may
+    # set its own (ZMQ_ROUTING_ID), so "the same connection" proves nothing about the sender.
+    routing_id = b"stui-" + secrets.token_hex(8).encode()
+    cid = ctx.client_id("victim")
+    victim = ctx.client(routing_id=routing_id)
+    first = expect_success(victim.call("session.create", {"client_id": cid}, request_id="1"), "session.create",
+                           "RTY-11")
+    victim.close()
+    attacker = _reclaim(ctx, routing_id)
+    _expect_new_session(ctx, first, attacker.call("session.create", {"client_id": cid}, request_id="1"),
+                        ctx.limit("max_sessions_per_client"), "RTY-11")
+
+
+def _reclaim(ctx: CaseContext, routing_id: bytes) -> CheckedClient:
+    """A socket under `routing_id` once the server has let go of the closed one: a ROUTER refuses a
+    second connection under an id still in use, so hello is tried (harmless) until one is answered."""
+    deadline = time.monotonic() + min(ctx.config.timeout_s, 5.0)
+    while True:
+        client = ctx.client(routing_id=routing_id)
+        try:
+            client.raw.call("hello", {}, timeout_s=0.5)
+            return client
+        except ReplyTimeout:
+            client.close()
+            if time.monotonic() > deadline:
+                raise
 
 
 @case("retries.create-replay-needs-the-same-connection",
       "a create repeated on another connection never gets the original session's token",
       sends="session.create id R on connection A; the same request (client_id, id) on connection B",
-      requirements=["RTY-10", "SEC-5", "RTY-5"])
+      requirements=["RTY-10", "SEC-5"])
 def create_replay_other_connection(ctx: CaseContext) -> None:
     cid = ctx.client_id("replay")
     first = expect_success(ctx.call("session.create", {"client_id": cid}, request_id="replay-create"),
-                           "session.create", "RTY-5")
+                           "session.create", "RTY-10")
     other = ctx.client().call("session.create", {"client_id": cid}, request_id="replay-create")
     leaked = json.dumps(other.reply)
     expect_true(first["token"] not in leaked and first["session_id"] not in leaked,
@@ -141,20 +185,27 @@ def durable(ctx: CaseContext) -> None:
 
 
 @case("retries.kept-for-the-window", "a reply stays cached across a delay and many other requests",
-      sends="snapshot id R; 120 validates with other ids; a pause of up to 3 s within retry_window_s; snapshot id R",
+      sends="snapshot id R; 120 evaluates (or snapshots) with other ids; a pause of up to 3 s within "
+            "retry_window_s; snapshot id R",
       requirements=["RTY-1", "RTY-2"])
 def kept_for_window(ctx: CaseContext) -> None:
     s = ctx.new_session()
     first = ctx.call("session.snapshot", s.params(), request_id="window-retry")
     expect_success(first, "session.snapshot", "RTY-1")
-    for _ in range(120):  # a cache that keeps only the last N replies loses R here
-        validate(ctx, s, "RTY-1")
+    # A cache that keeps only the last N replies loses R here. Read-only replies are not cached
+    # (10.1), so the others are replies that are: evaluates when the target has them, else snapshots.
+    for _ in range(120):
+        if "evaluate" in ctx.capabilities:
+            evaluate(ctx, s, "1", "RTY-1")
+        else:
+            ok(ctx, "session.snapshot", s.params(), "RTY-1")
     # A pause well inside the window (whose minimum is 1 s), so a cache that expires early is seen - and
     # inside the idle timeout, so the session outlives it.
     time.sleep(min(3.0, ctx.limit("retry_window_s") / 2, ctx.limit("idle_timeout_s") / 2))
     again = ctx.call("session.snapshot", s.params(), request_id="window-retry")
     expect_retry_reply(ctx, first, again, "RTY-1", "the retried reply after a pause and 120 other requests")
-    expect_equal(1, validate(ctx, s)["revision"], "RTY-2", "revision after the retry")
+    revision = 1 if "evaluate" in ctx.capabilities else 121
+    expect_equal(revision, validate(ctx, s)["revision"], "RTY-2", "revision after the retry")
 
 
 @case("retries.error-reply-cached", "a retried request that got an error gets the identical error, not a re-run",
@@ -169,3 +220,51 @@ def error_cached(ctx: CaseContext) -> None:
     again = ctx.call("session.snapshot", params, request_id="err-retry")
     expect_retry_reply(ctx, first, again, "RTY-2", "the retried error reply (timestamp included)")
     expect_equal(1, validate(ctx, s)["revision"], "RTY-2", "revision")
+
+
+# Past this many requests the flood costs more than the case is worth; the reason names the setting.
+PRESSURE_MAX_REQUESTS = 400
+
+
+@case("retries.durable-kept-under-cache-pressure",
+      "snapshot and close replies stay cached for the window however full the retry cache is",
+      sends="snapshot id R and close id Q; evaluates with large results on the same client until the replies "
+            "exceed retry_cache_bytes; R and Q again", requirements=["RTY-12", "RTY-2"], needs=["evaluate"])
+def durable_kept_under_pressure(ctx: CaseContext) -> None:
+    bound = ctx.limit("retry_cache_bytes")
+    if bound == float("inf"):
+        raise CaseSkipped("the target announces no retry_cache_bytes: its retry cache is not bounded in bytes, "
+                          "so RTY-1 keeps every reply (retries.kept-for-the-window); a bounded one announces it "
+                          "(reference server: --retry-cache-bytes)")
+    s, closing = ctx.new_session(), ctx.new_session()
+    first = ctx.call("session.snapshot", s.params(), request_id="pressure-snap")
+    expect_success(first, "session.snapshot", "RTY-2")
+    closed = ctx.call("session.close", closing.params(), request_id="pressure-close")
+    expect_success(closed, "session.close", "RTY-2")
+    # A string result of `size` characters, built from a short request by doubling; the variable is
+    # rebound each time, so the session's state stays one such string (it must fit in a reply, EVL-8).
+    # At most 128,000 characters: a server may bound its evaluation's values (EVL-8), so larger
+    # strings prove nothing; a target refusing even these is SKIPPED below, never blamed.
+    room = min(128_000, (int(ctx.limit("max_message_bytes")) - 8192) // 2)
+    doublings = max(0, (max(room, 1000) // 1000).bit_length() - 1)
+    size = 1000 * 2 ** doublings
+    code = "big := '" + "x" * 1000 + "'." + " big := big , big." * doublings + " big"
+    needed = int(bound * 1.25) // (size + 1024) + 2  # each reply counted as its size plus at most 1 KiB
+    if needed > PRESSURE_MAX_REQUESTS:
+        raise CaseSkipped(f"retry_cache_bytes {int(bound)} needs {needed} evaluates of {size} characters to fill; "
+                          f"start the target with a retry_cache_bytes below "
+                          f"{PRESSURE_MAX_REQUESTS * (size + 1024) * 4 // 5} (the minimum is 1048576; reference "
+                          f"server: --retry-cache-bytes)")
+    for _ in range(needed):
+        flood = ctx.call("evaluate", s.params(code=code))
+        if isinstance(flood.reply, dict) and (flood.reply.get("error") or {}).get("code") == "EvaluationError":
+            raise CaseSkipped(f"the target refused a string of {size} characters (EvaluationError, which EVL-8 "
+                              "allows), so the case cannot fill its retry cache; a smaller max_message_bytes "
+                              "makes the case use smaller strings")
+        result = expect_success(flood, "evaluate", "RTY-12")
+        expect_equal(size + 2, len(result.get("print_string", "")), "RTY-12", "the result's print string length")
+    again = ctx.call("session.snapshot", s.params(), request_id="pressure-snap")
+    expect_retry_reply(ctx, first, again, "RTY-12", "the retried snapshot reply after the flood")
+    expect_equal(1, validate(ctx, s)["revision"], "RTY-12", "revision after the retried snapshot")
+    closed_again = ctx.call("session.close", closing.params(), request_id="pressure-close")
+    expect_retry_reply(ctx, closed, closed_again, "RTY-12", "the retried close reply after the flood")

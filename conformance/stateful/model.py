@@ -28,7 +28,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from stui_protocol_kit.protocol.facts import DURABLE_RETRY_COMMANDS, Capability, ErrorCode
+from stui_protocol_kit.conformance.context import RetryTraffic
+from stui_protocol_kit.protocol.facts import DURABLE_RETRY_COMMANDS, RETRY_CACHED_COMMANDS, Capability, ErrorCode
 from stui_protocol_kit.protocol.lifecycle import Event, SessionLifecycle, State, Timeouts
 from stui_protocol_kit.protocol.problems import Problem, show
 from stui_protocol_kit.protocol.validation import MessageValidator, validator
@@ -279,14 +280,15 @@ class ProtocolModel:
     """The model of one target, for the sessions created through it since the model was made."""
 
     def __init__(self, limits: dict[str, Any], capabilities: frozenset[str] | set[str] = frozenset(),
-                 check: MessageValidator | None = None) -> None:
+                 check: MessageValidator | None = None, traffic: RetryTraffic | None = None) -> None:
         self.limits = dict(limits)
         self.capabilities = frozenset(capabilities)
         self.validator = check or validator()
         self.sessions: list[ModelSession] = []
         self.by_id: dict[str, ModelSession] = {}
         self.cache: dict[tuple[str, str], CacheEntry] = {}  # (session_id, request id)
-        self.create_cache: dict[tuple[str, str], CacheEntry] = {}  # (client_id, request id)
+        # The run's cacheable replies from this target, other cases' included (RTY-12's pressure).
+        self.traffic = traffic
 
     # -- limits -----------------------------------------------------------------------------------------
 
@@ -332,7 +334,6 @@ class ProtocolModel:
             s.restarted = True
         durable_retries = Capability.RETRY_DURABLE in self.capabilities
         self.cache = {k: e for k, e in self.cache.items() if e.durable and durable_retries}
-        self.create_cache.clear()
 
     def session(self, number: int) -> ModelSession:
         return self.sessions[number - 1]
@@ -410,28 +411,8 @@ class ProtocolModel:
 
     def _create(self, out: Observation, request: Json, reply: Json, now: float, connection: int) -> None:
         client_id = request["parameters"]["client_id"]
-        fp = _fingerprint("session.create", request["parameters"])
-        # The reply holds the token, so only the connection that sent the original gets it again
-        # (RTY-5, RTY-10); on another connection the repeat is a new create.
-        key = (connection, client_id, request["id"])
-        entry = self.create_cache.get(key)
-        window = self._limit("retry_window_s", 1e18)
-        # A server keeps an entry at least retry_window_s and may keep it longer (spec 10.2): past the window
-        # (less the timing slack) a repeat may be answered from the cache or executed anew.
-        if entry is not None:
-            fresh_allowed = now - entry.stored_at > window - TIMING_SLACK_S
-            if entry.fingerprint == fp:
-                if reply == entry.reply:
-                    return
-                if not fresh_allowed:
-                    out.problem("RTY-5", "a retried session.create (same connection, client_id and id) must get the"
-                                " original reply verbatim")
-                    return
-            elif self._is_id_reused(reply):
-                return
-            elif not fresh_allowed:
-                self._expect_id_reused(out, reply)
-                return
+        # Never answered from a cache (RTY-11): a repeat, on any connection, is a new create.
+        del connection
         certain, possible = self.live_sessions_of(client_id, now)
         limit = self._limit("max_sessions_per_client", 1e18)
         allowed: set[str | None] = set()
@@ -444,14 +425,16 @@ class ProtocolModel:
         result = self._result(reply)
         self._same(out, "CRE-1", "result.revision", 0, result.get("revision"))
         if result.get("session_id") in self.by_id:
-            out.problem("CRE-2", "session.create returned the id of an existing session", "$.result.session_id")
+            replayed = self.by_id[result["session_id"]].token == result.get("token")
+            what = " with its token (a replay)" if replayed else ""
+            out.problem("RTY-11" if replayed else "CRE-2", f"session.create returned an existing session{what}",
+                        "$.result.session_id")
             return
         s = ModelSession(len(self.sessions) + 1, result["session_id"], result["token"], client_id,
                          SessionLifecycle.create(self._timeouts(), now))
         s.save_durable()
         self.sessions.append(s)
         self.by_id[s.session_id] = s
-        self.create_cache[key] = CacheEntry("session.create", fp, reply, now, durable=False)
         out.new_session = s.number
 
     # -- session-scoped -----------------------------------------------------------------------------------------
@@ -476,8 +459,8 @@ class ProtocolModel:
         entry = self.cache.get(key)
         window = self._limit("retry_window_s", 1e18)
         fp = _fingerprint(command, params)
-        if entry is not None:  # as for create: kept at least the window, perhaps longer
-            fresh_allowed = now - entry.stored_at > window - TIMING_SLACK_S
+        if entry is not None:  # kept at least the window, perhaps longer
+            fresh_allowed = now - entry.stored_at > window - TIMING_SLACK_S or self._may_drop(entry)
             if entry.fingerprint == fp:
                 if reply == entry.reply:
                     return
@@ -518,7 +501,20 @@ class ProtocolModel:
             self._remember(key, command, fp, reply, now, durable=command in DURABLE_RETRY_COMMANDS)
 
     def _remember(self, key: tuple[str, str], command: str, fp: str, reply: Json, now: float, durable: bool) -> None:
-        self.cache[key] = CacheEntry(command, fp, reply, now, durable)
+        # Only commands that change something are cached (10.1); a read-only one is answered anew.
+        if command in RETRY_CACHED_COMMANDS:
+            self.cache[key] = CacheEntry(command, fp, reply, now, durable)
+
+    def _may_drop(self, entry: CacheEntry) -> bool:
+        """RTY-12: a server announcing retry_cache_bytes may drop cached evaluate/inspect replies while
+        its cache holds more. Its cache holds every case's replies, so the run's traffic judges it
+        (RetryTraffic); without one, what this model saw, counted as generously."""
+        if self.traffic is not None:
+            return self.traffic.may_have_dropped(entry.command, self.limits)
+        own = RetryTraffic()
+        for e in self.cache.values():
+            own.add(e.command, json.dumps(e.reply).encode())
+        return own.may_have_dropped(entry.command, self.limits)
 
     def _forget(self, s: ModelSession, now: float) -> None:
         if s.state is State.ACTIVE:
@@ -666,7 +662,7 @@ class ProtocolModel:
 # Every requirement the model may cite (a test checks the code above cites no other): the stateful cases
 # declare them all, so a finding of the model is never a citation the case did not declare.
 MODEL_REQUIREMENTS: tuple[str, ...] = (
-    "ERR-1", "VER-6", "HEL-1", "RTY-2", "RTY-3", "RTY-5", "LIM-4", "CRE-1", "CRE-2", "EXP-3", "EXP-5", "SEC-2",
+    "ERR-1", "VER-6", "HEL-1", "RTY-2", "RTY-3", "RTY-11", "LIM-4", "CRE-1", "CRE-2", "EXP-3", "EXP-5", "SEC-2",
     "CLS-1", "CLS-2", "RES-1", "RES-2", "RES-3", "SNP-1", "SNP-4", "SNP-6", "CON-4", "INS-1", "INS-2", "INS-3",
     "INS-4", "VAL-1", "EVL-1", "EVL-7",
 )

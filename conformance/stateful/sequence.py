@@ -102,7 +102,7 @@ class SequenceExecutor:
         self.check = check  # False: only follow replies (differential oracle), never judge them
         self.clock = clock
         self.clients: list[CheckedClient] = [ctx.client() for _ in range(max(1, clients))]
-        self.model = ProtocolModel(ctx.limits, ctx.capabilities, ctx.validator)
+        self.model = ProtocolModel(ctx.limits, ctx.capabilities, ctx.validator, traffic=ctx.retry_traffic)
         self.nonce = secrets.token_hex(4)
         self.steps: list[Step] = []
         self.replies: list[Json] = []

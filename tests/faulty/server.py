@@ -48,6 +48,7 @@ class FaultyEngine(Engine):
         self.memory: dict[str, Any] = {}
 
     def process(self, body_frames: list[bytes], peer: str = "") -> Reply:
+        self.peer = peer  # the connection, for faults that key by it
         special = type(self).raw(self, body_frames)
         if special is not None:
             return Reply(special, None, None, "faulty")
@@ -256,6 +257,34 @@ def create_expiry_wrong(_e: FaultyEngine, _q: Message | None, r: Message) -> Mes
     return r
 
 
+def replays_create(engine: FaultyEngine, q: Message | None, r: Message) -> Message:
+    """1.0.1's create replay: a repeat on the same connection (routing id), client_id and id gets the
+    original reply, token included - the takeover of issue 10."""
+    if _ok(r, "session.create") and q is not None:
+        key = (engine.peer, q["parameters"]["client_id"], q["id"])
+        return engine.memory.setdefault("creates", {}).setdefault(key, r)
+    return r
+
+
+def drops_durable_under_pressure(engine: FaultyEngine, m: Message) -> Message:
+    """A byte-bounded cache that drops snapshot/close replies too once evaluate replies exceed
+    retry_cache_bytes: the retry then executes again (renamed so the engine's cache misses)."""
+    if m.get("command") in ("session.snapshot", "session.close") and isinstance(m.get("id"), str):
+        seen = engine.memory.setdefault("durable_ids", {})
+        if m["id"] in seen and engine.memory.get("pressure", 0) - seen[m["id"]] > engine.config.retry_cache_bytes:
+            m["id"] = m["id"] + "#again"
+        seen.setdefault(m["id"], engine.memory.get("pressure", 0))
+    return m
+
+
+def drops_durable_under_pressure_after(engine: FaultyEngine, q: Message | None, r: Message) -> Message:
+    if isinstance(r.get("id"), str) and r["id"].endswith("#again"):
+        r["id"] = r["id"][: -len("#again")]
+    if _ok(r, "evaluate"):
+        engine.memory["pressure"] = engine.memory.get("pressure", 0) + len(json.dumps(r))
+    return r
+
+
 def dies_on_close(_engine: FaultyEngine, q: Message | None, r: Message) -> Message:
     """The process ends without replying to the first session.close: a crash, as the suite sees it."""
     if q is not None and q.get("command") == "session.close":
@@ -287,6 +316,9 @@ FAULTS: dict[str, dict[str, Any]] = {
     "version-checked-late": {"after": version_checked_late},
     "create-expiry-wrong": {"after": create_expiry_wrong},
     "dies-on-close": {"after": dies_on_close},
+    "replays-create": {"after": replays_create},
+    "drops-durable-under-pressure": {"before": drops_durable_under_pressure,
+                                     "after": drops_durable_under_pressure_after},
 }
 
 

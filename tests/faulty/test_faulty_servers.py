@@ -53,7 +53,8 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
     "executes-retry-twice": (["retries"], [
         "retries.snapshot-not-executed-twice", "retries.other-connection", "retries.id-reused",
         "retries.evaluate-not-executed-twice", "retries.close-retry", "retries.pipelined-duplicate",
-        "retries.durable-after-restart", "retries.error-reply-cached", "retries.kept-for-the-window"]),
+        "retries.durable-after-restart", "retries.error-reply-cached", "retries.kept-for-the-window",
+        "retries.durable-kept-under-cache-pressure"]),
     "ignores-expected-revision": (["snapshot"], ["snapshot.revision-conflict"]),
     "close-not-final": (["close"], ["close.success", "close.twice", "close.closed-at-stable"]),
     "never-expires": (["expiry"], [
@@ -76,6 +77,9 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
     "resume-always-durable": (["resume"], ["resume.live-state"]),
     "version-checked-late": (["errors"], ["errors.version-before-envelope", "errors.registry-details"]),
     "create-expiry-wrong": (["create"], ["create.success"]),
+    # 1.0.1's replay keyed by the connection: caught where a repeat comes on the same routing id.
+    "replays-create": (["retries"], ["retries.create-never-replayed", "retries.create-same-routing-id"]),
+    "drops-durable-under-pressure": (["retries"], ["retries.durable-kept-under-cache-pressure"]),
 }
 
 

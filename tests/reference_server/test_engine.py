@@ -270,12 +270,14 @@ def test_retry_cache_forgets_after_window(harness: EngineHarness, clock) -> None
     assert reply["result"]["print_string"] == "2"  # executed as a new request
 
 
-def test_retried_create_returns_same_session_and_does_not_count(harness: EngineHarness) -> None:
-    first = harness.call("session.create", {"client_id": "limited"}, rid="c1")
-    for _ in range(4):
-        assert harness.call("session.create", {"client_id": "limited"}, rid="c1") == first
-    assert harness.call("session.create", {"client_id": "limited"})["status"] == "success"
-    assert harness.call("session.create", {"client_id": "limited"})["status"] == "success"
+def test_repeated_create_is_a_new_session_that_counts(harness: EngineHarness) -> None:
+    """RTY-11: no create is answered from a cache, so each repeat is a new session (and counts)."""
+    replies = [harness.call("session.create", {"client_id": "limited"}, rid="c1", peer="same") for _ in range(3)]
+    assert [r["status"] for r in replies] == ["success"] * 3
+    assert len({r["result"]["session_id"] for r in replies}) == 3
+    assert len({r["result"]["token"] for r in replies}) == 3
+    fourth = harness.call("session.create", {"client_id": "limited"}, rid="c1", peer="same")
+    assert error_code(fourth) == "LimitExceeded"
 
 
 def test_per_client_limit_counts_only_active_sessions(harness: EngineHarness, clock) -> None:

@@ -99,14 +99,14 @@ class GroupCommitter:
                     write(db)
                     db.execute("RELEASE one")
                     results.append((ticket, None))
-                except sqlite3.Error as exc:
+                except Exception as exc:  # whatever a write raises, only it fails
                     db.execute("ROLLBACK TO one")
                     db.execute("RELEASE one")
                     results.append((ticket, StoreError(f"session store {self.path}: write failed: {exc}")))
             db.execute("COMMIT")
             self.groups += 1
             return results
-        except (sqlite3.Error, OSError) as exc:
+        except Exception as exc:  # a dead writer would hang every snapshot
             if db.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     db.execute("ROLLBACK")

@@ -14,6 +14,7 @@ import select
 import signal
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from rs_harness import FakeClock, client, request, server_process
 
 from stui_protocol_kit.reference_server.config import ServerConfig
 from stui_protocol_kit.reference_server.engine import DEFERRED, PENDING, Engine, Reply
+from stui_protocol_kit.reference_server.group_commit import GroupCommitter
 from stui_protocol_kit.reference_server.sqlite_store import STORE_FILE, SqliteStore
+from stui_protocol_kit.reference_server.store import StoreError
 
 
 class _Rig:
@@ -169,3 +172,32 @@ def test_pipelined_sessions_in_order_no_lost_acks_and_durable_across_sigkill(tmp
                 assert result["state"]["preferences"] == {"mark": rounds}
     finally:
         restarted.stop()
+
+
+def test_writer_survives_a_failing_write_and_reports_each_ticket(tmp_path: Path) -> None:
+    committer = GroupCommitter(tmp_path / "w.sqlite3")
+    try:
+        committer.submit(1, lambda db: db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY)"))
+        committer.submit(2, lambda db: (_ for _ in ()).throw(RuntimeError("not a SQLite error")))
+        committer.submit(3, lambda db: db.execute("INSERT INTO t VALUES (1)"))
+        committer.submit(4, lambda db: db.execute("INSERT INTO t VALUES (1)"))  # taken: fails alone
+        done: dict[int, Any] = {}
+
+        def wait_for(ticket: int) -> None:
+            deadline = time.monotonic() + 30
+            while ticket not in done and time.monotonic() < deadline:
+                select.select([committer.wake_fd], [], [], 1)
+                done.update(committer.completed())
+            assert ticket in done, f"ticket {ticket} never reported: the writer thread is gone"
+
+        for ticket in (1, 2, 3, 4):
+            wait_for(ticket)
+        assert done[1] is None and done[3] is None
+        assert isinstance(done[2], StoreError) and isinstance(done[4], StoreError)
+        committer.submit(5, lambda db: db.execute("INSERT INTO t VALUES (2)"))  # the thread lives on
+        wait_for(5)
+        assert done[5] is None
+    finally:
+        committer.close()
+    rows = sqlite3.connect(tmp_path / "w.sqlite3").execute("SELECT k FROM t ORDER BY k").fetchall()
+    assert rows == [(1,), (2,)]

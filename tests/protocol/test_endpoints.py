@@ -57,3 +57,21 @@ def test_a_client_refused_by_zeromq_leaves_no_socket_that_blocks_the_context(end
     assert caught.tb is not None
     assert _terminates(context), "context.term() blocked: a socket was left open"
 
+
+
+def test_every_socket_the_kit_opens_sets_linger_before_use() -> None:
+    # An open socket with unsent messages and the default infinite LINGER blocks its context's term(): a
+    # socket made anywhere in the kit sets LINGER within the few lines after it is made.
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    made = re.compile(r"=\s*[\w.]*\.socket\(zmq\.[A-Z]+\)")
+    missing = []
+    for top in ("protocol", "conformance", "reference_server"):
+        for path in sorted((root / top).rglob("*.py")):
+            lines = path.read_text(encoding="utf-8").splitlines()
+            for number, line in enumerate(lines):
+                if made.search(line) and not any("LINGER" in later for later in lines[number + 1:number + 6]):
+                    missing.append(f"{path.relative_to(root)}:{number + 1}")
+    assert not missing, f"sockets without LINGER: {missing}"

@@ -6,6 +6,7 @@ hypothesis-jsonschema.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ BUNDLES = SCHEMAS / "bundle"
 EXAMPLES = SCHEMAS.parent / "spec" / "examples"
 SOURCE_FILES = sorted(p.relative_to(SCHEMAS).as_posix() for p in SCHEMAS.rglob("*.json") if p.parent != BUNDLES)
 BUNDLE_FILES = sorted(p.name for p in BUNDLES.glob("*.json"))
+# Examples generated per message kind: a small fixed default (derandomized: the same examples every run),
+# fifty in long mode (STUI_LONG=1).
+GENERATED_EXAMPLES = 50 if os.environ.get("STUI_LONG") == "1" else 5
 
 
 def load(rel: str) -> dict[str, Any]:
@@ -179,7 +183,7 @@ def test_hypothesis_generates_valid_messages_from_bundle(name: str) -> None:
     direction = "request" if name.startswith("request.") else "response"
     envelope_only = name == "request.envelope.json"
 
-    @settings(max_examples=10, deadline=None, database=None, derandomize=True,
+    @settings(max_examples=GENERATED_EXAMPLES, deadline=None, database=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow])
     @given(from_schema(schema))
     def generated_message_validates(message: Any) -> None:

@@ -139,9 +139,11 @@ def _check_invalid(ctx: CaseContext, client: CheckedClient, command: str, pair: 
 
 def _budget(ctx: CaseContext, restarts: bool) -> Budget:
     examples = ctx.config.examples
+    # Shrinking a failure may cost up to three examples per example of the budget (--examples 50: 150).
+    shrink = max(30, 3 * examples)
     if restarts:
-        return Budget(examples=max(2, examples // 12), steps=12, restarts=True)
-    return Budget(examples=max(3, examples // 2), steps=15, restarts=False)
+        return Budget(examples=max(2, examples // 12), steps=12, restarts=True, shrink_examples=shrink)
+    return Budget(examples=max(3, examples // 2), steps=15, restarts=False, shrink_examples=shrink)
 
 
 # What the stateful machine exercises; every requirement the model may cite is declared too, so each of its

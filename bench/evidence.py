@@ -398,7 +398,9 @@ def flood_silent_connections(endpoint: str, connections: int, hold_s: float) -> 
     try:
         for _ in range(connections):
             try:
-                held.append(socket.create_connection((host, int(port)), timeout=5))
+                # From another loopback address, as an attacker elsewhere would: the victim and the fresh
+                # clients keep 127.0.0.1 (the per-address cap counts per address).
+                held.append(socket.create_connection((host, int(port)), timeout=5, source_address=("127.0.0.2", 0)))
             except OSError:
                 break
         deadline = time.monotonic() + hold_s

@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(no reply; the peer sees an authentication failure). Checked against the descriptor "
                    f"limit (RLIMIT_NOFILE) at start-up: lowered with a warning when N + {RESERVED_DESCRIPTORS} "
                    f"exceeds it (default {transport.max_connections})")
+    p.add_argument("--max-connections-per-address", type=int, default=None, metavar="N",
+                   help="connections one peer address may hold open, handshakes included; one more is refused "
+                   "during its handshake (default: half of --max-connections)")
     p.add_argument("--handshake-timeout", type=float, default=transport.handshake_timeout_s, metavar="S",
                    help="a connection that has not completed its ZeroMQ handshake after S seconds is closed "
                    f"(default {transport.handshake_timeout_s:g})")
@@ -176,8 +179,10 @@ def main(argv: list[str] | None = None, *, engine_factory: EngineFactory = Engin
         log.warning("!!! %s is reachable from other machines and CURVE is off: session tokens travel in "
                     "clear text. Bind a loopback address, or pass --curve-secret-key and --curve-allow "
                     "(spec 06, SEC-11) !!!", transport.endpoint)
-    log.info("transport: max %d connections, frames up to %d bytes (%d x max_message_bytes), handshake "
-             "timeout %gs, heartbeat %gs/%gs, idle connections closed after %gs, CURVE %s", settings.max_connections,
+    log.info("transport: max %d connections (%d per address), frames up to %d bytes (%d x max_message_bytes), "
+             "handshake timeout %gs, heartbeat %gs/%gs, idle connections closed after %gs, CURVE %s",
+             settings.max_connections,
+             settings.max_connections_per_address or settings.max_connections,
              FRAME_BOUND_FACTOR * config.max_message_bytes, FRAME_BOUND_FACTOR, settings.handshake_timeout_s,
              settings.heartbeat_interval_s, settings.heartbeat_timeout_s, settings.connection_idle_timeout_s,
              f"on ({len(settings.curve.allowed_clients)} client keys)" if settings.curve else "off")
@@ -202,8 +207,13 @@ def _transport_settings(args: argparse.Namespace) -> TransportSettings:
             raise ValueError("--curve-secret-key needs --curve-allow FILE (the client public keys let in; "
                              "there is no allow-any)")
         curve = ServerCurve.load(args.curve_secret_key, args.curve_allow)
+    cap = descriptor_checked_cap(args.max_connections)
+    per_address = args.max_connections_per_address
+    if per_address is not None and per_address < 1:
+        raise ValueError(f"--max-connections-per-address must be at least 1, got {per_address}")
+    per_address = min(cap, per_address or max(1, cap // 2))
     return TransportSettings(
-        max_connections=descriptor_checked_cap(args.max_connections),
+        max_connections=cap, max_connections_per_address=per_address,
         handshake_timeout_s=args.handshake_timeout, heartbeat_interval_s=args.heartbeat_interval,
         heartbeat_timeout_s=args.heartbeat_timeout, connection_idle_timeout_s=args.connection_idle_timeout,
         curve=curve,

@@ -9,8 +9,10 @@ connection, so its descriptor is freed at once). It refuses:
 1. every CURVE client whose public key is not on the allow-list (there is no allow-any mode: a CURVE
    server is given the list of client keys it accepts);
 2. any connection while `max_connections` connections are admitted (handshake done, not yet
-   disconnected). Connections still in their handshake do not count - a burst of connects must not
-   lock out its own first members - but they are bounded by the handshake timeout.
+   disconnected). Connections still in their handshake do not count here - a burst of connects must
+   not lock out its own first members - but they are bounded by the handshake timeout;
+3. any connection from an address that already has more than `max_per_address` connections open
+   (counted from ACCEPTED to DISCONNECTED, handshakes included): one address cannot take every slot.
 
 The gate runs on a thread of its own, so a handshake never waits for a request being served. It also
 owns the ROUTER's socket monitor (one socket has one monitor). libzmq reports every accepted
@@ -27,10 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
+import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 
 import zmq
 from zmq.utils import z85
@@ -52,15 +56,21 @@ class ConnectionGate:
     """The ZAP handler and monitor reader of one ROUTER socket; start() before the socket binds."""
 
     def __init__(self, context: zmq.Context, *, max_connections: int,
-                 allowed_client_keys: frozenset[bytes] | None = None, handshake_timeout_s: float = 10.0) -> None:
+                 allowed_client_keys: frozenset[bytes] | None = None, handshake_timeout_s: float = 10.0,
+                 max_per_address: int | None = None) -> None:
         """`allowed_client_keys`: Z85 public keys (40 bytes) admitted when the socket is a CURVE server;
         None when it is not (a CURVE handshake then never reaches the gate)."""
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
         self.context = context
         self.max_connections = max_connections
+        self.max_per_address = max_per_address  # None: no limit per address beyond the total
+        self.refused_address = 0
+        self._fd_host: dict[int, str] = {}
+        self._per_host: Counter[str] = Counter()
         self.allowed_client_keys = allowed_client_keys
-        self.events: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()  # (zmq event, fd)
+        # (zmq event, fd, peer address as getpeername() gives it, or None)
+        self.events: queue.SimpleQueue[tuple[int, int, object | None]] = queue.SimpleQueue()
         self.refused_cap = 0
         self.refused_key = 0
         self._succeeded = self._failed = self._disconnected = 0
@@ -119,8 +129,23 @@ class ConnectionGate:
                 self._failed += 1
             elif kind == zmq.EVENT_DISCONNECTED:
                 self._disconnected += 1
+            address = None
             if kind in PASSED_ON:
-                self.events.put((kind, fd))
+                self._release_host(fd)
+            if kind == zmq.EVENT_ACCEPTED:
+                address = peer_address(fd)
+                host = _host(address)
+                self._fd_host[fd] = host
+                self._per_host[host] += 1
+            if kind in PASSED_ON:
+                self.events.put((kind, fd, address))
+
+    def _release_host(self, fd: int) -> None:
+        host = self._fd_host.pop(fd, None)
+        if host is not None:
+            self._per_host[host] -= 1
+            if self._per_host[host] <= 0:
+                del self._per_host[host]
 
     def _in_use(self) -> int:
         now = time.monotonic()
@@ -141,6 +166,13 @@ class ConnectionGate:
                 self.refused_key += 1
                 log.warning("refused CURVE client from %s: public key %s is not on the allow-list",
                             address.decode(errors="replace"), key.decode(errors="replace"))
+        host = address.decode(errors="replace")
+        if (status == b"200" and self.max_per_address is not None
+                and self._per_host.get(host, 0) > self.max_per_address):
+            status, text = b"400", b"connection limit per address reached"
+            self.refused_address += 1
+            log.warning("refused a connection from %s: %d connections open from it, the cap per address "
+                        "(--max-connections-per-address) is %d", host, self._per_host[host], self.max_per_address)
         if status == b"200":
             if self._in_use() >= self.max_connections:
                 status, text = b"400", b"connection limit reached"
@@ -158,6 +190,22 @@ class ConnectionGate:
         if self._monitor is not None:
             self._monitor.close(0)
         self._zap.close(0)
+
+
+def peer_address(fd: int) -> object | None:
+    """getpeername() of a descriptor libzmq owns, read through a duplicate (never closing the original)."""
+    try:
+        with socket.socket(fileno=os.dup(fd)) as dup:
+            return dup.getpeername()
+    except OSError:
+        return None  # out of descriptors, or already closed
+
+
+def _host(address: object | None) -> str:
+    """The host part as ZAP gives it (an IP address without port); '' for unknown and local sockets."""
+    if isinstance(address, tuple) and address:
+        return str(address[0])
+    return ""
 
 
 def apply_gate(router: zmq.Socket) -> None:

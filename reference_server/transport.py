@@ -73,6 +73,8 @@ class TransportSettings:
     spec/01-transport.md 1.3 and the server's --help document them)."""
 
     max_connections: int = 512
+    # Connections one address may hold open (None: max_connections); the CLI's default is half the cap.
+    max_connections_per_address: int | None = None
     handshake_timeout_s: float = 10.0
     heartbeat_interval_s: float = 10.0
     heartbeat_timeout_s: float = 30.0
@@ -109,7 +111,8 @@ class RouterTransport:
         # The gate answers ZAP requests; it must listen before the socket can take a connection.
         self.gate = ConnectionGate(self.context, max_connections=self.settings.max_connections,
                                    allowed_client_keys=curve.allowed_clients if curve else None,
-                                   handshake_timeout_s=self.settings.handshake_timeout_s)
+                                   handshake_timeout_s=self.settings.handshake_timeout_s,
+                                   max_per_address=self.settings.max_connections_per_address)
         self.socket = self.context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.LINGER, 1000)
         self.socket.setsockopt(zmq.MAXMSGSIZE, frame_bound(engine.config.max_message_bytes))
@@ -288,14 +291,14 @@ class RouterTransport:
         """The socket events the gate read, in order (the gate owns the monitor socket)."""
         while True:
             try:
-                kind, fd = self.gate.events.get_nowait()
+                kind, fd, address = self.gate.events.get_nowait()
             except queue.Empty:
                 return
             if kind == zmq.EVENT_ACCEPTED:
                 log.info("connect fd=%d", fd)
                 # A reused descriptor belongs to a new connection: forget the old one's peers.
                 self._forget_fd(fd)
-                self._connections[fd] = _Connection(_peer_address(fd), time.monotonic())
+                self._connections[fd] = _Connection(address, time.monotonic())
             elif kind == zmq.EVENT_DISCONNECTED:
                 self._connections.pop(fd, None)
                 peers = self._forget_fd(fd)
@@ -333,15 +336,6 @@ class _Connection:
     address: object | None  # getpeername() of the descriptor when it was accepted (None: unknown)
     last_message: float
     closing: bool = False
-
-
-def _peer_address(fd: int) -> object | None:
-    """The peer address of a descriptor libzmq owns, read through a duplicate (never closing the original)."""
-    try:
-        with socket.socket(fileno=os.dup(fd)) as dup:
-            return dup.getpeername()
-    except OSError:
-        return None  # out of descriptors, or already closed: this connection is never shut down by us
 
 
 def _shutdown_if_same_peer(fd: int, address: object) -> bool:

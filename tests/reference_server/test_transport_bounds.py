@@ -352,3 +352,32 @@ def test_a_connection_silent_past_the_idle_timeout_is_closed_and_its_client_reco
     finally:
         context.destroy(linger=0)
         s.stop()
+
+
+def test_one_address_cannot_take_every_slot(tmp_path: Path) -> None:
+    """Per-address cap 2 (of 6): a third connection from 127.0.0.1 is refused at its handshake while one
+    from 127.0.0.2 (another loopback source address) is admitted."""
+    s = ThreadServer(tmp_path / "data", _config(), TransportSettings(max_connections=6, max_connections_per_address=2))
+    context = zmq.Context()
+    port = s.endpoint.rsplit(":", 1)[1]
+    try:
+        first = [client(s.endpoint, timeout_s=5, context=context) for _ in range(2)]
+        for c in first:
+            assert call(c, "hello")["status"] == "success"
+        extra = context.socket(zmq.DEALER)
+        extra.setsockopt(zmq.LINGER, 0)
+        monitor = extra.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        extra.connect(s.endpoint)
+        assert zmq.EVENT_HANDSHAKE_FAILED_AUTH in _events_until(monitor, zmq.EVENT_HANDSHAKE_FAILED_AUTH, 5)
+        assert s.transport.gate.refused_address >= 1
+        other = client(f"tcp://127.0.0.2:0;127.0.0.1:{port}", timeout_s=5, context=context)
+        assert call(other, "hello")["status"] == "success"
+        other.close()
+        extra.disable_monitor()
+        monitor.close(0)
+        extra.close(0)
+        for c in first:
+            c.close()
+    finally:
+        context.destroy(linger=0)
+        s.stop()

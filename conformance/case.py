@@ -60,6 +60,9 @@ GROUPS: tuple[str, ...] = (
 CAPABILITY_NEEDS = frozenset(Capability)
 NEED_RESTART = "restart"  # the run must be able to restart the target (embedded, or --restart-command)
 NEED_EXPIRY = "expiry"  # the target's idle/absolute timeouts must fit the run's expiry budget
+NEED_CORRUPT = "corrupt"  # the run must be able to damage a stored revision (--corrupt-newest-revision-command)
+CORRUPT_REASON = ("needs a way to damage the target's newest stored revision: pass --corrupt-newest-revision-command"
+                  " CMD (the suite appends the session id; the embedded server provides it) with --restart-command")
 NEED_EXCLUSIVE = "exclusive"  # must not overlap any other case (e.g. it restarts the target)
 
 CASE_PACKAGES: tuple[str, ...] = ("stui_protocol_kit.conformance.cases",)

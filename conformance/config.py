@@ -29,6 +29,9 @@ class RunConfig:
 
     target: str | None = None
     restart_command: str | None = None
+    # A shell command that damages the newest stored revision of the session whose id the suite appends
+    # as its last argument (cases of fallback after a restart; SKIPPED without it; embedded: provided).
+    corrupt_command: str | None = None
     socket_kind: SocketKind = "dealer"
     timeout_s: float = DEFAULT_TIMEOUT_S
     seed: int = 0

@@ -30,7 +30,7 @@ from typing import Any
 
 import zmq
 
-from stui_protocol_kit.conformance.case import Case, CaseFailed, CaseSkipped, SuiteError
+from stui_protocol_kit.conformance.case import CORRUPT_REASON, Case, CaseFailed, CaseSkipped, SuiteError
 from stui_protocol_kit.conformance.config import DEFAULT_EXAMPLES, DEFAULT_TIMEOUT_S, RunConfig, SocketKind
 from stui_protocol_kit.protocol.client import Exchange, ProtocolClient, Transcript
 from stui_protocol_kit.protocol.codec import parse_rfc3339
@@ -145,6 +145,7 @@ class TargetHandle:
     restart: Callable[[], str] | None = None  # restarts and returns the (possibly new) endpoint
     curve: ClientCurve | None = field(default=None, repr=False)  # CurveZMQ keys for this target, if any
     retry_traffic: RetryTraffic = field(default_factory=RetryTraffic)
+    corrupt: Callable[[str], None] | None = None  # damages a session's newest stored revision
 
     @property
     def limits(self) -> dict[str, Any]:
@@ -350,6 +351,16 @@ class CaseContext:
         except Exception as exc:  # a restart that fails is the harness's trouble, not a verdict
             raise SuiteError(f"restarting the target failed: {exc}") from exc
         # The clock kept running on the target; sessions' deadlines are unchanged (EXP-4).
+
+    def corrupt_newest_revision(self, session_id: str) -> None:
+        """Damage the session's newest stored revision through the target's hook; the case restarts
+        the target afterwards to see the damage (a server never re-reads a session it holds)."""
+        if self.target.corrupt is None:
+            raise CaseSkipped(CORRUPT_REASON)
+        try:
+            self.target.corrupt(session_id)
+        except Exception as exc:  # the hook's failure is the harness's trouble, not a verdict
+            raise SuiteError(f"the corrupt command failed: {exc}") from exc
 
     def require_expiry(self, *limits: str) -> float:
         """The largest of the named limits, or SKIPPED when it exceeds the run's expiry budget."""

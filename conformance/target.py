@@ -17,6 +17,7 @@ This module must never interpret replies beyond "did hello succeed": verdicts be
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,9 @@ from stui_protocol_kit.protocol.curve import ClientCurve
 from stui_protocol_kit.protocol.server_process import ServerProcess, ServerStartError
 
 REFERENCE_SERVER = [sys.executable, "-m", "stui_protocol_kit.reference_server.cli"]
+# The reference server's `--corrupt-newest-revision-command` (the session id is appended); it fits every
+# embedded server that keeps the reference server's store (the faulty servers of the tests too).
+REFERENCE_CORRUPTER = [sys.executable, "-m", "stui_protocol_kit.reference_server.corrupt"]
 
 # Settings for the embedded reference server: timeouts short enough for the expiry cases to run in
 # seconds, limits small enough for the limit cases to be cheap. The main server keeps sessions alive
@@ -135,6 +139,11 @@ class EmbeddedServer:
         self.bind = self.endpoint
         return self.endpoint
 
+    @property
+    def corrupt_command(self) -> str:
+        """The shell command that damages a session's newest revision in this server's store."""
+        return shlex.join([*REFERENCE_CORRUPTER, "--data-dir", self.data_dir])
+
     def restart(self) -> str:
         """SIGKILL and start again on the same port and data dir (nothing gets a chance to flush)."""
         self.kill()
@@ -182,3 +191,20 @@ class CommandRestarter:
             raise TargetUnavailable(f"restart command exited {done.returncode}: {done.stderr.strip()[:300]}")
         wait_for_hello(self.endpoint, self.timeout_s, curve=self.curve)
         return self.endpoint
+
+
+class CommandCorrupter:
+    """Runs `--corrupt-newest-revision-command` with a session id appended (shell-quoted)."""
+
+    def __init__(self, command: str, timeout_s: float = 60.0) -> None:
+        self.command = command
+        self.timeout_s = timeout_s
+
+    def __call__(self, session_id: str) -> None:
+        line = f"{self.command} {shlex.quote(session_id)}"
+        try:
+            done = subprocess.run(line, shell=True, timeout=self.timeout_s, capture_output=True, text=True)
+        except subprocess.TimeoutExpired as exc:
+            raise TargetUnavailable(f"corrupt command did not return within {self.timeout_s:g}s") from exc
+        if done.returncode != 0:
+            raise TargetUnavailable(f"corrupt command exited {done.returncode}: {done.stderr.strip()[:300]}")

@@ -56,6 +56,10 @@ def register(subparsers: Any) -> None:
                    help="per-request timeout in seconds (default %(default)s)")
     p.add_argument("--restart-command", metavar="CMD",
                    help="shell command that restarts the target (it must return; the suite waits for hello)")
+    p.add_argument("--corrupt-newest-revision-command", dest="corrupt_command", metavar="CMD",
+                   help="shell command that damages the newest stored revision of a session; the suite appends the"
+                        " session id as its last argument and restarts the target afterwards (with --restart-command;"
+                        " the fallback cases are SKIPPED without it)")
     p.add_argument("--select", action="append", default=[], metavar="GLOB",
                    help="run only cases whose ID, group, tag or requirement matches (repeatable)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave out matching cases")
@@ -102,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     try:
         config = RunConfig(
-            target=args.target, restart_command=args.restart_command, socket_kind=args.socket_kind,
+            target=args.target, restart_command=args.restart_command, corrupt_command=args.corrupt_command,
+            socket_kind=args.socket_kind,
             timeout_s=args.timeout_s, seed=args.seed, examples=args.examples, select=args.select,
             exclude=args.exclude, expiry_budget_s=args.expiry_budget_s, strict=args.strict,
             differential=args.differential, transcripts=args.transcripts, curve=curve_options.client_curve(args),

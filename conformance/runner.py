@@ -5,7 +5,9 @@ Scheduling, chosen for the 60 s budget on two cores:
    other and the ordinary cases. With the embedded reference server they talk to a second embedded
    server whose idle timeout is 2 s, so the main server can keep sessions alive for the whole run.
 2. Ordinary cases run one after another in the main thread, in spec order.
-3. Cases that restart the target (`exclusive`) run last, alone, so no other case sees the restart.
+3. Cases that restart the target (`exclusive`) run last, alone, so no other case sees the restart;
+   those that also need expiry restart the short-timeout server, one after another once the background
+   cases are done there, while the main server's cases go on.
 
 Outcomes (conformance/case.py): UNSUPPORTED when hello does not announce a capability the case needs,
 SKIPPED when the run cannot provide a restart, the expiry budget or the limits the case needs, TIMEOUT
@@ -34,6 +36,8 @@ from stui_protocol_kit.conformance.baseline import Baseline
 from stui_protocol_kit.conformance.case import (
     AUTOMATIC_REQUIREMENTS,
     CAPABILITY_NEEDS,
+    CORRUPT_REASON,
+    NEED_CORRUPT,
     NEED_EXCLUSIVE,
     NEED_EXPIRY,
     NEED_RESTART,
@@ -53,6 +57,7 @@ from stui_protocol_kit.conformance.hypothesis_storage import hypothesis_storage
 from stui_protocol_kit.conformance.target import (
     EXPIRY_SETTINGS,
     MAIN_SETTINGS,
+    CommandCorrupter,
     CommandRestarter,
     EmbeddedServer,
     TargetUnavailable,
@@ -166,7 +171,8 @@ class _Targets:
                                   name="configured")
             self.servers = [only]
             endpoint = only.start()
-            self.main = TargetHandle(endpoint, probe_hello(endpoint, 10, self.zmq_context), only.restart)
+            self.main = TargetHandle(endpoint, probe_hello(endpoint, 10, self.zmq_context), only.restart,
+                                     corrupt=self._corrupter(only.corrupt_command))
             self.expiry = self.main
             return
         if cfg.target is None:
@@ -191,9 +197,10 @@ class _Targets:
                 self.stop()
                 raise errors[0]
             assert main.endpoint and expiry.endpoint
-            self.main = TargetHandle(main.endpoint, probe_hello(main.endpoint, 10, self.zmq_context), main.restart)
+            self.main = TargetHandle(main.endpoint, probe_hello(main.endpoint, 10, self.zmq_context), main.restart,
+                                     corrupt=self._corrupter(main.corrupt_command))
             self.expiry = TargetHandle(expiry.endpoint, probe_hello(expiry.endpoint, 10, self.zmq_context),
-                                       expiry.restart)
+                                       expiry.restart, corrupt=self._corrupter(expiry.corrupt_command))
             return
         try:
             check_endpoint(cfg.target)
@@ -205,13 +212,18 @@ class _Targets:
         if restart is None:
             self.restart_reason = "needs a restart of the target: pass --restart-command CMD (a shell command that" \
                                   " restarts it; the suite then waits for hello)"
-        self.main = TargetHandle(cfg.target, hello, restart, curve=cfg.curve)
+        corrupt = CommandCorrupter(cfg.corrupt_command) if cfg.corrupt_command else None
+        self.main = TargetHandle(cfg.target, hello, restart, curve=cfg.curve, corrupt=corrupt)
         self.expiry = self.main
 
     def hello(self) -> dict[str, Any]:
         """The main target's hello, or {} when the run stopped before reading it."""
         main = getattr(self, "main", None)
         return main.hello if main is not None else {}
+
+    def _corrupter(self, embedded_command: str) -> CommandCorrupter:
+        """The embedded server's own hook, unless the run names another (a faulty server's store may differ)."""
+        return CommandCorrupter(self.config.corrupt_command or embedded_command)
 
     def stop(self) -> None:
         for server in self.servers:
@@ -282,7 +294,7 @@ class Runner:
     def _run_all(self, targets: _Targets, zmq_context: zmq.Context) -> list[CaseResult]:
         cases = self.selected()
         results = self._results
-        background = [c for c in cases if NEED_EXPIRY in c.needs and NEED_EXCLUSIVE not in c.needs]
+        background = [c for c in cases if NEED_EXPIRY in c.needs and not c.needs & {NEED_EXCLUSIVE, NEED_RESTART}]
         exclusive = [c for c in cases if NEED_EXCLUSIVE in c.needs or NEED_RESTART in c.needs]
         ordinary = [c for c in cases if c not in background and c not in exclusive]
 
@@ -315,12 +327,29 @@ class Runner:
                    for n in range(min(16, len(background)))]
         for thread in workers:
             thread.start()
+        # A case that restarts the target and waits on its clock runs on the short-timeout server. With the two
+        # embedded servers it runs in a lane of its own once the background cases that share that server are
+        # done, overlapping the main server's cases; with one target, last, with the other exclusive cases.
+        separate = targets.expiry is not targets.main
+        late = [c for c in exclusive if NEED_EXPIRY in c.needs] if separate else []
+
+        def expiry_lane() -> None:
+            for thread in workers:
+                thread.join()
+            for item in late:
+                run_one(item, targets.expiry)
+
+        lane = threading.Thread(target=expiry_lane, name="expiry-restarts", daemon=True)
+        lane.start()
         for item in ordinary:
             run_one(item, targets.main)
-        for thread in workers:
-            thread.join()
+        if not separate:  # one target: no case may see another's restart
+            for thread in workers:
+                thread.join()
         for item in exclusive:
-            run_one(item, targets.main)
+            if item not in late:
+                run_one(item, targets.expiry if NEED_EXPIRY in item.needs else targets.main)
+        lane.join()
         return [results[c.id] for c in cases]
 
     def precondition(self, item: Case, target: TargetHandle, targets: _Targets) -> CaseResult | None:
@@ -336,6 +365,8 @@ class Runner:
             return CaseResult(item, Outcome.UNSUPPORTED, reason=f"hello does not announce {', '.join(missing)}")
         if NEED_RESTART in item.needs and target.restart is None:
             return CaseResult(item, Outcome.SKIPPED, reason=targets.restart_reason or "target cannot be restarted")
+        if NEED_CORRUPT in item.needs and target.corrupt is None:
+            return CaseResult(item, Outcome.SKIPPED, reason=CORRUPT_REASON)
         if NEED_EXPIRY in item.needs:
             idle = float(target.limits.get("idle_timeout_s", 0) or 0)
             if idle > self.config.expiry_budget_s:

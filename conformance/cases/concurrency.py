@@ -189,3 +189,39 @@ def disconnect_forgotten(ctx: CaseContext) -> None:
             break
         time.sleep(0.1)
     expect_equal(1, count, "CON-8", "attached_clients 3 s after B disconnected")
+
+
+@case("concurrency.failed-request-does-not-attach", "a connection whose requests on a session all failed is not "
+      "attached to it",
+      sends="A: create, validate; B: snapshot with a wrong expected_revision, evaluate invalid code, inspect an"
+            " unknown object; A: validate", requirements=["CON-7"])
+def failed_request_does_not_attach(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    a, b = ctx.client(), ctx.client()
+    validate(ctx, s, client=a)
+    b.call("session.snapshot", s.params(expected_revision=99))
+    if "evaluate" in ctx.capabilities:
+        b.call("evaluate", s.params(code="1 +"))
+    if "inspect" in ctx.capabilities:
+        b.call("inspect", s.params(object_id="o999999"))
+    expect_equal(1, validate(ctx, s, "CON-7", client=a)["attached_clients"], "CON-7",
+                 "attached_clients (B made no successful request)")
+
+
+@case("concurrency.mixed-order-on-one-connection", "pipelined requests of different commands on one connection "
+      "are executed in their order",
+      sends="one DEALER pipelines snapshot, validate, snapshot, resume, snapshot, validate on one session",
+      requirements=["CON-1", "CON-5"])
+def mixed_order(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    client = ctx.client("dealer")
+    plan = [("m-1", "session.snapshot", {"state": {"preferences": {"i": 1}}}), ("m-2", "session.validate", {}),
+            ("m-3", "session.snapshot", {"state": {"preferences": {"i": 2}}}), ("m-4", "session.resume", {}),
+            ("m-5", "session.snapshot", {"state": {"preferences": {"i": 3}}}), ("m-6", "session.validate", {})]
+    replies = _pipeline(ctx, [(client, _message(rid, command, s.params(**extra))) for rid, command, extra in plan])
+    commands = {rid: command for rid, command, _ in plan}
+    for rid, revision in (("m-2", 1), ("m-4", 2), ("m-6", 3)):
+        result = expect_success(replies[rid], commands[rid], "CON-1")
+        expect_equal(revision, result["revision"], "CON-1", f"revision seen by request {rid}")
+    expect_equal({"i": 2}, replies["m-4"].reply["result"]["state"]["preferences"], "CON-1",
+                 "preferences seen by the resume between the second and third snapshot")

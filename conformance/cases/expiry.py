@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from stui_protocol_kit.conformance.case import NEED_EXPIRY, CaseFailed, case
+from stui_protocol_kit.conformance.case import NEED_EXPIRY, NEED_RESTART, CaseFailed, CaseSkipped, case
 from stui_protocol_kit.conformance.cases._helpers import command_needs, command_params, expect_retry_reply, ok, validate
 from stui_protocol_kit.conformance.context import CaseContext, SessionHandle
 from stui_protocol_kit.conformance.verifiers import expect_equal, expect_error, expect_success, expect_true
+from stui_protocol_kit.protocol.client import Exchange
 from stui_protocol_kit.protocol.codec import parse_rfc3339
 from stui_protocol_kit.protocol.schemas import registry
 
@@ -281,3 +282,120 @@ def retention_from_end(ctx: CaseContext) -> None:
         exchange = ctx.call("session.validate", s.params())
         expect_error(exchange, code, "EXP-5")
         now = exchange.reply["timestamp"]
+
+
+# -- deadlines that must not move (issue 9): activity, restarts, and what each reports -------------------
+
+def _ts(stamp: str) -> float:
+    return parse_rfc3339(stamp).timestamp()
+
+
+def _target_now(exchange: Exchange) -> float:
+    """The target's clock now, estimated from a reply's timestamp and the local time since it arrived."""
+    return _ts(exchange.reply["timestamp"]) + (time.monotonic() - exchange.received_at)
+
+
+def _keep_until_absolute(ctx: CaseContext, s: SessionHandle, activity: str) -> None:
+    """Use the session (`activity`, then validate) every idle/3 s until past created_at + absolute_timeout_s:
+    no reported expires_at may lie beyond that deadline (EXP-1), and the session then answers SessionExpired
+    with that deadline (EXP-3); an earlier expiry is one the case could not have caused."""
+    idle = ctx.limit("idle_timeout_s")
+    deadline = _ts(s.created["created_at"]) + ctx.limit("absolute_timeout_s")
+    while True:
+        if activity != "session.validate":
+            ctx.call(activity, s.params(**ACTIVITY_PARAMS[activity]))  # judged by the validate that follows
+        exchange = ctx.call("session.validate", s.params())
+        now = _ts(exchange.reply["timestamp"])
+        if exchange.reply["status"] == "error":
+            break
+        reported = exchange.reply["result"]["expires_at"]
+        expect_true(_ts(reported) <= deadline + 0.002,
+                    f"expires_at <= created_at + absolute_timeout_s ({_iso(deadline)})", reported, "EXP-1",
+                    f"after {activity}, validate reports expires_at {reported}, past the absolute deadline "
+                    f"{_iso(deadline)}: the absolute deadline moved")
+        if now > deadline + 2 * MARGIN_S:
+            break
+        time.sleep(min(idle / 3, max(0.05, deadline - now + MARGIN_S)))
+    if now < deadline - 0.002:
+        # An error before the absolute deadline: SKIPPED when the idle deadline had passed (the machine was
+        # too slow to keep the session alive), else a session expired before a deadline it was promised.
+        expect_success(exchange, "session.validate", "EXP-4")
+    error = expect_error(exchange, "SessionExpired", "EXP-3")
+    expect_equal(_iso(deadline)[:19], error["details"]["expired_at"][:19], "EXP-3", "expired_at (to the second)")
+
+
+def _iso(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@case("expiry.absolute-despite-snapshots", "snapshots never move the absolute deadline",
+      sends="create; every idle/3 s: snapshot, validate; until past created_at + absolute_timeout_s",
+      requirements=["EXP-1", "EXP-3", "EXP-4"], needs=EXPIRY, waits={"absolute_timeout_s": 1})
+def absolute_despite_snapshots(ctx: CaseContext) -> None:
+    ctx.require_expiry("absolute_timeout_s", "idle_timeout_s")
+    ctx.require_limits(ctx.limit("absolute_timeout_s") > ctx.limit("idle_timeout_s"),
+                       "absolute_timeout_s > idle_timeout_s, so that activity keeps a session alive up to its"
+                       " absolute deadline")
+    _keep_until_absolute(ctx, ctx.new_session(), "session.snapshot")
+
+
+@case("expiry.absolute-across-restart", "a restart does not move the absolute deadline",
+      sends="create, validate after idle/2 s, restart; every idle/3 s: validate, until past created_at +"
+            " absolute_timeout_s",
+      requirements=["EXP-1", "EXP-3", "EXP-4"], needs=[NEED_EXPIRY, NEED_RESTART],
+      waits={"absolute_timeout_s": 1})
+def absolute_across_restart(ctx: CaseContext) -> None:
+    ctx.require_expiry("absolute_timeout_s", "idle_timeout_s")
+    s = ctx.new_session()
+    # Half an idle period before the restart, so that a deadline counted from the restart is clearly later.
+    time.sleep(min(ctx.limit("idle_timeout_s"), ctx.limit("absolute_timeout_s")) / 2)
+    validate(ctx, s)
+    ctx.restart()
+    _keep_until_absolute(ctx, s, "session.validate")
+
+
+@case("expiry.idle-deadline-across-restart", "a restart never cuts short a reported idle deadline, and "
+      "last_active_at never moves past the last activity",
+      sends="create; at 3/4 of the idle timeout: validate (deadline E); restart; past the create-time deadline,"
+            " before E: validate",
+      requirements=["EXP-4", "EXP-1", "VAL-2"], needs=[NEED_EXPIRY, NEED_RESTART], waits={"idle_timeout_s": 2})
+def idle_across_restart(ctx: CaseContext) -> None:
+    idle = _activity_can_move_the_deadline(ctx)
+    s = ctx.new_session()
+    time.sleep(idle * 0.75)
+    first = ctx.call("session.validate", s.params())
+    promised = expect_success(first, "session.validate", "EXP-4")["expires_at"]
+    ctx.restart()
+    client = ctx.client()
+    # Past the deadline the create reported (where a server counting from stored activity alone, which
+    # did not keep the validate, expires the session), well before the one the validate reported.
+    time.sleep(max(0.0, _ts(s.created["expires_at"]) + 0.3 - _target_now(first)))
+    if _target_now(first) > _ts(promised) - 0.4:
+        raise CaseSkipped(f"the restart took too long to check a deadline inside the idle timeout: run the target"
+                          f" with a longer idle_timeout_s (announced {idle:g}s)")
+    exchange = client.call("session.validate", s.params())
+    result = expect_success(exchange, "session.validate", "EXP-4")
+    expect_true(_ts(result["expires_at"]) >= _ts(promised) - 0.002, f">= {promised} (reported before the restart)",
+                result["expires_at"], "EXP-1", "after the restart, expires_at is earlier than a deadline already"
+                " reported: the idle base must be the later of the last activity and the server's start")
+    last = result["last_active_at"]
+    expect_true(_ts(s.created["created_at"]) - 0.1 <= _ts(last) <= _ts(first.reply["timestamp"]) + 0.1,
+                f"between created_at and the last validate before the restart ({first.reply['timestamp']})", last,
+                "VAL-2", f"last_active_at {last} after the restart is not an activity the server knew")
+
+
+@case("expiry.expired-beats-command-errors", "an expired session answers SessionExpired, not the command's own "
+      "error (P6e before P7)",
+      sends="create, wait past expires_at; snapshot with a wrong expected_revision, inspect an unknown object,"
+            " evaluate invalid code",
+      requirements=["ERR-1", "EXP-3", "EXP-1"], needs=EXPIRY, waits={"idle_timeout_s": 1})
+def expired_beats_command_errors(ctx: CaseContext) -> None:
+    s, deadline = _expired_session(ctx)
+    sends = [("session.snapshot", {"expected_revision": 99})]
+    if "inspect" in ctx.capabilities:
+        sends.append(("inspect", {"object_id": "o999999"}))
+    if "evaluate" in ctx.capabilities:
+        sends.append(("evaluate", {"code": "1 +"}))
+    for command, extra in sends:
+        error = expect_error(ctx.call(command, s.params(**extra)), "SessionExpired", "ERR-1")
+        expect_equal(deadline, error["details"]["expired_at"], "EXP-3", f"details.expired_at of {command}")

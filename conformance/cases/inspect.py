@@ -79,3 +79,19 @@ def evaluation_error(ctx: CaseContext) -> None:
     s = ctx.new_session()
     expect_error(ctx.call("inspect", s.params(expression="1 +")), "EvaluationError", "EVL-4")
     expect_equal({}, resume(ctx, s)["state"]["objects"], "INS-1", "objects after an error")
+
+
+@case("inspect.by-object-id-is-the-registered-value", "inspect by object_id answers the value registered then, "
+      "not the expression evaluated again",
+      sends="evaluate 'x := 1', inspect {expression: 'x'}, evaluate 'x := 2', inspect {object_id}, resume",
+      requirements=["INS-3", "INS-2"], needs=[*INS, "evaluate"])
+def by_object_id_registered(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    ok(ctx, "evaluate", s.params(code="x := 1"))
+    first = ok(ctx, "inspect", s.params(expression="x"))
+    ok(ctx, "evaluate", s.params(code="x := 2"))
+    again = ok(ctx, "inspect", s.params(object_id=first["object_id"]), "INS-3")
+    expect_equal(first, again, "INS-3", "inspect by object_id after the variable changed")
+    objects = resume(ctx, s)["state"]["objects"]
+    expect_equal({first["object_id"]: {"class": "SmallInteger", "print_string": "1"}}, objects, "INS-2",
+                 "state.objects")

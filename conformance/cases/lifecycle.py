@@ -70,3 +70,19 @@ def unknown_any_token(ctx: CaseContext) -> None:
     s = ctx.new_session()
     expect_error(ctx.call("session.validate", {"session_id": UNKNOWN_SESSION_ID, "token": s.token}),
                  "SessionNotFound", "LIF-4")
+
+
+@case("lifecycle.closed-beats-command-errors", "a closed session answers SessionClosed, not the command's own error "
+      "(P6d before P7)",
+      sends="create, close; snapshot with a wrong expected_revision, inspect an unknown object, evaluate invalid code",
+      requirements=["ERR-1", "LIF-2"])
+def closed_beats_command_errors(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    ok(ctx, "session.close", s.params())
+    sends = [("session.snapshot", {"expected_revision": 99})]
+    if "inspect" in ctx.capabilities:
+        sends.append(("inspect", {"object_id": "o999999"}))
+    if "evaluate" in ctx.capabilities:
+        sends.append(("evaluate", {"code": "1 +"}))
+    for command, extra in sends:
+        expect_error(ctx.call(command, s.params(**extra)), "SessionClosed", "ERR-1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from stui_protocol_kit.conformance.case import NEED_EXPIRY, CaseFailed, CaseSkipped, case
+from stui_protocol_kit.conformance.case import NEED_EXPIRY, NEED_RESTART, CaseFailed, CaseSkipped, case
 from stui_protocol_kit.conformance.cases._helpers import ok, validate
 from stui_protocol_kit.conformance.context import CaseContext
 from stui_protocol_kit.conformance.verifiers import (
@@ -110,3 +110,38 @@ def expired_not_counted(ctx: CaseContext) -> None:
     expect_error(ctx.call("session.create", {"client_id": cid}), "LimitExceeded", "LIM-4")
     time.sleep(idle + 0.6)
     ok(ctx, "session.create", {"client_id": cid}, "LIM-4")
+
+
+def _limit_or_skip(ctx: CaseContext) -> int:
+    limit = int(ctx.limits["max_sessions_per_client"])
+    if limit > 200:
+        raise CaseSkipped(f"max_sessions_per_client is {limit}; creating that many sessions is not worth it")
+    return limit
+
+
+@case("limits.sessions-per-client-across-connections", "max_sessions_per_client counts a client_id's sessions "
+      "whichever connection created them",
+      sends="create max_sessions_per_client sessions of one client_id, each on a new connection; one more on"
+            " another", requirements=["LIM-4"])
+def per_client_across_connections(ctx: CaseContext) -> None:
+    limit = _limit_or_skip(ctx)
+    cid = ctx.client_id("spread")
+    for _ in range(limit):
+        ctx.new_session(client=ctx.client(), client_id=cid)
+    error = expect_error(ctx.client().call("session.create", {"client_id": cid}), "LimitExceeded", "LIM-4")
+    expect_equal(limit, error["details"].get("value"), "LIM-4", "details.value")
+
+
+@case("limits.sessions-per-client-after-restart", "a restart does not reset the count of a client_id's sessions",
+      sends="create max_sessions_per_client sessions, restart, create one more",
+      requirements=["LIM-4"], needs=[NEED_RESTART])
+def per_client_after_restart(ctx: CaseContext) -> None:
+    limit = _limit_or_skip(ctx)
+    cid = ctx.client_id("durable")
+    made = [ctx.new_session(client_id=cid) for _ in range(limit)]
+    ctx.restart()
+    # No request on the sessions after the restart: loading them would count them in memory.
+    if min(s.seconds_left() for s in made) < 1.0:
+        raise CaseSkipped("a session reached its deadline during the restart: run the target with a longer"
+                          " idle_timeout_s / absolute_timeout_s to check that the count survives a restart")
+    expect_error(ctx.client().call("session.create", {"client_id": cid}), "LimitExceeded", "LIM-4")

@@ -6,10 +6,19 @@ needs --restart-command) and run last, alone. `persistence.resume-new-connection
 
 from __future__ import annotations
 
-from stui_protocol_kit.conformance.case import NEED_RESTART, case
+import time
+
+from stui_protocol_kit.conformance.case import NEED_CORRUPT, NEED_EXPIRY, NEED_RESTART, CaseSkipped, case
 from stui_protocol_kit.conformance.cases._helpers import evaluate, ok, resume, snapshot, validate
 from stui_protocol_kit.conformance.context import CaseContext
-from stui_protocol_kit.conformance.verifiers import expect_equal, expect_error, expect_state_equal, expect_true
+from stui_protocol_kit.conformance.verifiers import (
+    expect_equal,
+    expect_error,
+    expect_state_equal,
+    expect_success,
+    expect_true,
+)
+from stui_protocol_kit.protocol.codec import parse_rfc3339
 
 RESTART = [NEED_RESTART]
 
@@ -164,3 +173,114 @@ def live_changes_kept(ctx: CaseContext) -> None:
         snapshot(ctx, other, state={"preferences": {"i": i}})
     variables = resume(ctx, s, "PER-13")["state"]["workspace"]["variables"]
     expect_equal({"class": "SmallInteger", "print_string": "1"}, variables.get("keep"), "PER-13", "workspace keep")
+
+
+@case("persistence.last-active-after-restart", "after a restart last_active_at is an activity the server knew, "
+      "never a later time",
+      sends="create, wait 0.3 s, validate, wait 0.3 s, restart, validate", requirements=["VAL-2"], needs=RESTART)
+def last_active_after_restart(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    time.sleep(0.3)
+    before = ctx.call("session.validate", s.params())
+    expect_success(before, "session.validate", "VAL-2")
+    time.sleep(0.3)
+    ctx.restart()
+    last = validate(ctx, s, "VAL-2", client=ctx.client())["last_active_at"]
+    created, latest = parse_rfc3339(s.created["created_at"]), parse_rfc3339(before.reply["timestamp"])
+    expect_true((created - parse_rfc3339(last)).total_seconds() <= 0.1
+                and (parse_rfc3339(last) - latest).total_seconds() <= 0.1,
+                f"between created_at {s.created['created_at']} and the last validate {before.reply['timestamp']}",
+                last, "VAL-2", f"last_active_at {last} after the restart is not an activity the server knew (the"
+                " restart itself is no activity)")
+
+
+@case("persistence.tombstones-across-restart", "expired and closed sessions stay so across a restart, with their "
+      "end times, and are purged tombstone_retention_s after their end",
+      sends="create two; close one, let the other expire (validate: SessionExpired); restart; validate both;"
+            " wait past each end + tombstone_retention_s; validate both",
+      requirements=["LIF-1", "EXP-3", "EXP-5", "PER-4", "CLS-2"], needs=[NEED_RESTART, NEED_EXPIRY],
+      waits={"idle_timeout_s": 1, "tombstone_retention_s": 1})
+def tombstones_across_restart(ctx: CaseContext) -> None:
+    retention = ctx.require_expiry("tombstone_retention_s", "idle_timeout_s")
+    ctx.require_limits(retention >= 3, "tombstone_retention_s >= 3, so that tombstones outlive a restart")
+    closing, expiring = ctx.new_session(), ctx.new_session()
+    lifetime = (parse_rfc3339(expiring.created["expires_at"])
+                - parse_rfc3339(expiring.created["created_at"])).total_seconds()
+    # Close shortly before the other expires, so that both tombstones have most of their retention left.
+    time.sleep(max(0.0, lifetime - 0.4))
+    ok(ctx, "session.close", closing.params())
+    closed = expect_error(ctx.call("session.validate", closing.params()), "SessionClosed", "PER-4")
+    time.sleep(1.0)
+    expired = expect_error(ctx.call("session.validate", expiring.params()), "SessionExpired", "EXP-3")
+    ctx.restart()
+    client = ctx.client()
+    ends = {closing.session_id: parse_rfc3339(closed["details"]["closed_at"]).timestamp(),
+            expiring.session_id: parse_rfc3339(expired["details"]["expired_at"]).timestamp()}
+    for s, code, member, before in ((closing, "SessionClosed", "closed_at", closed),
+                                    (expiring, "SessionExpired", "expired_at", expired)):
+        exchange = client.call("session.validate", s.params())
+        if parse_rfc3339(exchange.reply["timestamp"]).timestamp() > ends[s.session_id] + retention - 0.3:
+            raise CaseSkipped(f"the restart took too long to see a tombstone within tombstone_retention_s"
+                              f" ({retention:g}s): run the target with a longer tombstone_retention_s")
+        after = expect_error(exchange, code, "LIF-1" if code == "SessionExpired" else "PER-4")
+        expect_equal(before["details"][member], after["details"][member], "CLS-2" if member == "closed_at" else
+                     "EXP-3", f"details.{member} after the restart")
+    # Past the later end + retention (on the target's clock, from the last reply): both purged.
+    now = parse_rfc3339(exchange.reply["timestamp"]).timestamp()
+    time.sleep(max(0.0, max(ends.values()) + retention - now) + 0.6)
+    for s in (closing, expiring):
+        expect_error(client.call("session.validate", s.params()), "SessionNotFound", "EXP-5")
+
+
+@case("persistence.strings-after-restart", "strings with embedded quotes are restored exactly after a restart",
+      sends="evaluate \"s := 'it''s'. t := ''''\", snapshot, restart, evaluate 's', \"s , 'x'\", 't , t'",
+      requirements=["PER-5", "RES-5"], needs=[NEED_RESTART, "evaluate"])
+def strings_after_restart(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    evaluate(ctx, s, "s := 'it''s'. t := ''''")
+    snapshot(ctx, s)
+    ctx.restart()
+    client = ctx.client()
+    for code, expected in (("s", "'it''s'"), ("s , 'x'", "'it''sx'"), ("t , t", "''''''")):
+        got = evaluate(ctx, s, code, "PER-5", client)["print_string"]
+        expect_equal(expected, got, "PER-5", f"{code} after the restart")
+
+
+@case("persistence.resume-after-other-command", "after a restart, a resume that follows another command is live",
+      sends="evaluate 'kept := 1', snapshot, restart, evaluate 'added := 2', resume",
+      requirements=["RES-2", "RES-5"], needs=[NEED_RESTART, "evaluate"])
+def resume_after_other_command(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    evaluate(ctx, s, "kept := 1")
+    snapshot(ctx, s)
+    ctx.restart()
+    client = ctx.client()
+    # The evaluate loads the session (RES-5) and changes it: the resume must answer that live state.
+    evaluate(ctx, s, "added := 2", "RES-5", client)
+    got = resume(ctx, s, "RES-2", client=client)
+    expect_equal("live", got["source"], "RES-2", "source of a resume after an evaluate loaded the session")
+    expect_equal(["added", "kept"], sorted(got["state"]["workspace"]["variables"]), "RES-2", "workspace variables")
+
+
+@case("persistence.revision-after-fallback", "after a fallback the next snapshot gets a number never used before",
+      sends="snapshot x2, damage the newest revision, restart, resume (fallback), snapshot, restart, resume",
+      requirements=["PER-7", "PER-10", "SNP-1", "PER-2"], needs=[NEED_RESTART, NEED_CORRUPT])
+def revision_after_fallback(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    snapshot(ctx, s, state={"preferences": {"n": 1}})
+    snapshot(ctx, s, state={"preferences": {"n": 2}})
+    ctx.corrupt_newest_revision(s.session_id)
+    ctx.restart()
+    client = ctx.client()
+    got = resume(ctx, s, client=client)
+    expect_equal(1, got["revision"], "PER-10", "revision restored after revision 2 was damaged")
+    expect_equal({"from_revision": 2, "to_revision": 1}, {k: (got.get("fallback") or {}).get(k)
+                 for k in ("from_revision", "to_revision")}, "PER-10", "fallback")
+    expect_equal({"n": 1}, got["state"]["preferences"], "PER-10", "preferences of revision 1")
+    after = snapshot(ctx, s, "SNP-1", client=client, state={"preferences": {"n": 3}})["revision"]
+    expect_true(after > 2, "a revision above 2 (revision 2 was acknowledged before)", after, "PER-7",
+                f"the snapshot after the fallback reused revision number {after}")
+    ctx.restart()
+    again = resume(ctx, s, "PER-2", client=ctx.client())
+    expect_equal(after, again["revision"], "PER-2", "revision after a second restart")
+    expect_equal({"n": 3}, again["state"]["preferences"], "PER-2", "preferences after a second restart")

@@ -166,10 +166,16 @@ def pipelined(ctx: CaseContext) -> None:
 
 
 @case("retries.durable-after-restart", "with retry.durable a snapshot or close retried after a restart is not "
-      "re-executed", sends="snapshot id R on session A, close id C on session B, restart, both again",
+      "re-executed, nor is an error reply of a snapshot",
+      sends="snapshot with a wrong expected_revision id E, snapshot id R on session A, close id C on session B,"
+            " restart, all three again",
       requirements=["RTY-6"], needs=[NEED_RESTART, "retry.durable"])
 def durable(ctx: CaseContext) -> None:
     s, closing = ctx.new_session(), ctx.new_session()
+    # An error reply is covered too (RTY-6: "success or error"); executed again after the snapshot below it
+    # would name another current_revision.
+    conflict = ctx.call("session.snapshot", s.params(expected_revision=5), request_id="durable-conflict")
+    expect_error(conflict, "RevisionConflict", "RTY-6")
     first = ctx.call("session.snapshot", s.params(), request_id="durable-retry")
     expect_success(first, "session.snapshot")
     closed = ctx.call("session.close", closing.params(), request_id="durable-close")
@@ -181,6 +187,8 @@ def durable(ctx: CaseContext) -> None:
     expect_equal(1, validate(ctx, s, client=client)["revision"], "RTY-6", "revision")
     closed_again = client.call("session.close", closing.params(), request_id="durable-close")
     expect_retry_reply(ctx, closed, closed_again, "RTY-6", "the retried close reply after a restart")
+    conflict_again = client.call("session.snapshot", s.params(expected_revision=5), request_id="durable-conflict")
+    expect_retry_reply(ctx, conflict, conflict_again, "RTY-6", "the retried RevisionConflict reply after a restart")
 
 
 

@@ -102,3 +102,18 @@ def workspace_from_live(ctx: CaseContext) -> None:
     snapshot(ctx, s)
     variables = resume(ctx, s)["state"]["workspace"]["variables"]
     expect_equal({"class": "SmallInteger", "print_string": "5"}, variables.get("w"), "SNP-2", "workspace w")
+
+
+@case("snapshot.empty-client-parts", "an empty inspector or preferences object replaces the stored one",
+      sends="snapshot {inspector A, preferences P}, snapshot {preferences: {}}, resume, snapshot {inspector: {}},"
+            " resume", requirements=["SNP-2", "SNP-6"])
+def empty_client_parts(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    snapshot(ctx, s, state={"inspector": {"a": 1}, "preferences": {"p": True}})
+    snapshot(ctx, s, state={"preferences": {}})
+    state = resume(ctx, s)["state"]
+    expect_equal({}, state["preferences"], "SNP-2", "preferences after a snapshot with preferences {}")
+    expect_equal({"a": 1}, state["inspector"], "SNP-2", "inspector (kept)")
+    snapshot(ctx, s, state={"inspector": {}})
+    state = resume(ctx, s)["state"]
+    expect_equal({}, state["inspector"], "SNP-2", "inspector after a snapshot with inspector {}")

@@ -7,7 +7,7 @@ import time
 from stui_protocol_kit.conformance.case import case
 from stui_protocol_kit.conformance.cases._helpers import resume, snapshot, validate
 from stui_protocol_kit.conformance.context import CaseContext
-from stui_protocol_kit.conformance.verifiers import expect_equal, expect_success, expect_true
+from stui_protocol_kit.conformance.verifiers import expect_equal, expect_error, expect_success, expect_true
 from stui_protocol_kit.protocol.codec import parse_rfc3339
 
 
@@ -47,3 +47,26 @@ def changes_nothing(ctx: CaseContext) -> None:
     for _ in range(3):
         expect_equal(1, validate(ctx, s)["revision"], "VAL-3", "revision")
     expect_equal(before["state"], resume(ctx, s)["state"], "VAL-3", "state")
+
+
+@case("validate.last-active-after-errors", "error replies do not change last_active_at",
+      sends="create, validate, wait 0.25 s; RevisionConflict, EvaluationError, ObjectNotFound, InvalidToken;"
+            " wait 0.25 s, validate",
+      requirements=["VAL-2", "ERR-3"])
+def last_active_after_errors(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    first = ctx.call("session.validate", s.params())
+    expect_success(first, "session.validate", "VAL-2")
+    time.sleep(0.25)
+    expect_error(ctx.call("session.snapshot", s.params(expected_revision=7)), "RevisionConflict", "ERR-3")
+    if "evaluate" in ctx.capabilities:
+        expect_error(ctx.call("evaluate", s.params(code="1 +")), "EvaluationError", "ERR-3")
+    if "inspect" in ctx.capabilities:
+        expect_error(ctx.call("inspect", s.params(object_id="o999999")), "ObjectNotFound", "ERR-3")
+    expect_error(ctx.call("session.validate", s.params(token="Z" * 43)), "InvalidToken", "ERR-3")
+    time.sleep(0.25)
+    second = validate(ctx, s, "VAL-2")
+    gap = abs((parse_rfc3339(second["last_active_at"]) - parse_rfc3339(first.reply["timestamp"])).total_seconds())
+    expect_true(gap <= 0.1, f"within 0.1 s of the last success ({first.reply['timestamp']})", second["last_active_at"],
+                "VAL-2", f"last_active_at {second['last_active_at']} moved with error replies; the last successful"
+                f" request was answered at {first.reply['timestamp']}")

@@ -29,6 +29,9 @@ from stui_protocol_kit.reference_server import cli  # noqa: E402
 from stui_protocol_kit.reference_server.engine import DEFERRED, PENDING, Engine, Reply  # noqa: E402
 from stui_protocol_kit.reference_server.transport import RouterTransport  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from semantic import SEMANTIC  # noqa: E402
+
 Message = dict[str, Any]
 SILENT = b""  # the faulty engine's way of saying "send nothing"
 
@@ -319,6 +322,7 @@ FAULTS: dict[str, dict[str, Any]] = {
     "replays-create": {"after": replays_create},
     "drops-durable-under-pressure": {"before": drops_durable_under_pressure,
                                      "after": drops_durable_under_pressure_after},
+    **SEMANTIC,  # small patches of the reference server's logic (tests/faulty/semantic.py)
 }
 
 
@@ -327,14 +331,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault", required=True, choices=sorted(FAULTS))
     args, rest = parser.parse_known_args(argv)
     fault = FAULTS[args.fault]
+    if fault.get("patch"):
+        fault["patch"]()  # a semantic fault: one reference-server class changed, in this process only
     if fault.get("wipe"):
         # Each start is a fresh store: acknowledged sessions vanish across a restart.
         data_dir = rest[rest.index("--data-dir") + 1]
         shutil.rmtree(data_dir, ignore_errors=True)
     attrs = {key: staticmethod(fault[key]) for key in ("before", "after", "raw") if key in fault}
     base = NeverExpiringEngine if fault.get("never_expire") else FaultyEngine
-    engine_class = type("Faulty", (base,), attrs)
-    return cli.main(rest, engine_factory=engine_class, transport_factory=FaultyTransport)
+    bases = (fault["engine"], base) if fault.get("engine") else (base,)
+    engine_class = type("Faulty", bases, attrs)
+    transport = type("FaultyTransport", (fault["transport"], FaultyTransport), {}) if fault.get("transport") \
+        else FaultyTransport
+    return cli.main(rest, engine_factory=engine_class, transport_factory=transport)
 
 
 class NeverExpiringEngine(FaultyEngine):

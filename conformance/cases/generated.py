@@ -20,7 +20,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, Verbosity, find, given, seed, settings
 from hypothesis import strategies as st
 
-from stui_protocol_kit.conformance.case import NEED_EXCLUSIVE, NEED_RESTART, CaseFailed, case
+from stui_protocol_kit.conformance.case import NEED_EXCLUSIVE, NEED_EXPIRY, NEED_RESTART, CaseFailed, case
 from stui_protocol_kit.conformance.context import EXPIRED_NOTE, CaseContext, CheckedClient, SessionHandle
 from stui_protocol_kit.conformance.stateful import differential
 from stui_protocol_kit.conformance.stateful.machine import Budget, run_machine
@@ -175,6 +175,20 @@ def _run_stateful(ctx: CaseContext, restarts: bool) -> None:
       requirements=_STATEFUL_REQUIREMENTS, tags=["stateful", "hypothesis", "model"], budget_s=120)
 def stateful_sessions(ctx: CaseContext) -> None:
     _run_stateful(ctx, restarts=False)
+
+
+@case("stateful.time", "session sequences where time passes (past idle/absolute deadlines and retention) and the "
+      "target restarts: expiry, purge and retries as the model predicts",
+      sends="the stateful sequences with waits past deadlines and tombstone retention, and up to two restarts",
+      requirements=sorted({*_RESTART_REQUIREMENTS, "EXP-3", "EXP-5"}),
+      tags=["stateful", "hypothesis", "model", "expiry"], needs=[NEED_EXPIRY, NEED_RESTART, NEED_EXCLUSIVE],
+      waits={"idle_timeout_s": 2, "tombstone_retention_s": 2}, budget_s=120)
+def stateful_time(ctx: CaseContext) -> None:
+    idle = ctx.require_expiry("idle_timeout_s", "tombstone_retention_s")
+    budget = Budget(examples=max(2, ctx.config.examples // 25), steps=10, restarts=True, max_restarts=2,
+                    max_wait_s=min(ctx.config.expiry_budget_s, idle + ctx.limit("tombstone_retention_s") + 2),
+                    waits=1)
+    run_machine(ctx, budget)
 
 
 @case("stateful.restarts", "session sequences with a target restart keep durable state, revisions and retries",

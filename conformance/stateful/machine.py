@@ -3,7 +3,8 @@
 A hypothesis `RuleBasedStateMachine` whose rules each build one step (conformance/stateful/sequence.py)
 - create, resume, validate, snapshot (without, with the current, and with a stale expected_revision),
 close, evaluate, inspect, wrong tokens, unknown ids, exact retries (from another client too), request
-ids reused for a different request, and target restarts when the run can restart the target - and
+ids reused for a different request, target restarts when the run can restart the target, and time
+passing (waits past a session's deadline or retention, within the run's expiry budget) - and
 run it through a `SequenceExecutor`, which checks the reply against the response schemas and the
 model. Steps name sessions symbolically (`$session:N`), so a failing example, once hypothesis has
 shrunk it, is printed as JSON Lines that `stui-conformance replay` runs against a fresh target.
@@ -24,8 +25,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from stui_protocol_kit.conformance.context import CaseContext
 from stui_protocol_kit.conformance.stateful.differential import Recorder
+from stui_protocol_kit.conformance.stateful.model import TIMING_SLACK_S
 from stui_protocol_kit.conformance.stateful.sequence import SequenceExecutor, SequenceFailure, Step
 from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION, SESSION_SCOPED_COMMANDS
+from stui_protocol_kit.protocol.lifecycle import State
 
 CLIENTS = 3  # simulated clients (connections) per example
 SESSION_SCOPED = tuple(sorted(SESSION_SCOPED_COMMANDS))
@@ -43,6 +46,11 @@ class Budget:
     # failure took 100 s to shrink unbounded); a count, not a time limit, so the printed sequence depends on
     # the seed alone and not on how busy the machine is.
     shrink_examples: int = 150
+    max_restarts: int = 1  # per example
+    # Time as an action: the machine may wait up to `max_wait_s` at a time (past a session's idle or
+    # absolute deadline, or its retention), at most `waits` times per example; 0 disables it.
+    max_wait_s: float = 0.0
+    waits: int = 2
 
 
 @dataclasses.dataclass
@@ -121,6 +129,7 @@ def make_machine(ctx: CaseContext, budget: Budget, box: FailureBox,
             self.executor = SequenceExecutor(ctx, CLIENTS)
             self.counter = 0
             self.restarts = 0
+            self.waited = 0
 
         # -- helpers ---------------------------------------------------------------------------------
 
@@ -271,11 +280,33 @@ def make_machine(ctx: CaseContext, budget: Budget, box: FailureBox,
             command = "session.validate" if previous.request["command"] != "session.validate" else "session.resume"
             self.send(client, command, scope, previous.request["id"])
 
-        @precondition(lambda self: budget.restarts and self.has_sessions() and self.restarts < 1)
+        @precondition(lambda self: budget.restarts and self.has_sessions() and self.restarts < budget.max_restarts)
         @rule()
         def restart(self) -> None:
             self.restarts += 1
             self.step(Step(restart=True))
+
+        @precondition(lambda self: budget.max_wait_s > 0 and self.has_sessions() and self.waited < budget.waits)
+        @rule(data=st.data(), until=st.sampled_from(["deadline", "retention", "a moment"]))
+        def time_passes(self, data: st.DataObject, until: str) -> None:
+            """Wait until the model says a session must have expired (its latest allowed deadline, after a
+            restart counted from the restart) or must have been purged - never beyond `max_wait_s`; the
+            next requests then meet the lifecycle's transitions in time, which the model predicts."""
+            self.waited += 1
+            s = self.model.session(self.pick(data))
+            now = self.executor.clock()
+            margin = TIMING_SLACK_S + 0.3
+            if until == "deadline" and s.state is State.ACTIVE:
+                wait = self.model.latest_deadline(s) + margin - now
+            elif until == "retention":
+                end = self.model.latest_deadline(s) if s.state is not State.CLOSED else s.lifecycle.purge_at() \
+                    - s.lifecycle.timeouts.tombstone_retention_s
+                wait = end + s.lifecycle.timeouts.tombstone_retention_s + margin - now
+            else:
+                wait = 0.3
+            if not 0 < wait <= budget.max_wait_s:
+                wait = 0.3
+            self.step(Step(wait=round(wait, 2)))
 
         def teardown(self) -> None:
             if recorder is not None:

@@ -225,6 +225,9 @@ class ModelSession:
     preferences: Json = field(default_factory=dict)
     durable: Durable = field(default_factory=Durable)
     restarted: bool = False  # a restart happened since the last resume: `source` may be "durable"
+    # When the target last restarted while the session was active: the idle deadline may count from then
+    # (spec 8.1: a server that did not store the latest activity counts from its own start, EXP-4).
+    restart_base: float = float("-inf")
 
     @property
     def state(self) -> State:
@@ -302,16 +305,27 @@ class ProtocolModel:
 
     def _expiry(self, s: ModelSession, now: float) -> tuple[bool, bool]:
         """(may have expired, must have expired) for an active session at `now`."""
-        deadline, _ = s.lifecycle.deadline()
-        return now >= deadline - TIMING_SLACK_S, now >= deadline + TIMING_SLACK_S
+        return now >= s.lifecycle.deadline()[0] - TIMING_SLACK_S, now >= self.latest_deadline(s) + TIMING_SLACK_S
+
+    def latest_deadline(self, s: ModelSession) -> float:
+        """The latest moment a correct target may still hold the session active: its deadline, or after a
+        restart the one counted from the restart (never past the absolute deadline)."""
+        lc = s.lifecycle
+        if s.restart_base <= lc.idle_base:
+            return lc.deadline()[0]
+        return min(s.restart_base + lc.timeouts.idle_timeout_s, lc.created_at + lc.timeouts.absolute_timeout_s)
 
     def _purge(self, s: ModelSession, now: float) -> tuple[bool, bool]:
-        """(may be purged, must be purged) for a closed or expired session."""
+        """(may be purged, must be purged) for a session at `now`: retention counts from the end, which for an
+        expiry lies between the deadline and the latest deadline a restart allows."""
         purge_at = s.lifecycle.purge_at()
-        if s.state is State.ACTIVE:
+        retention = s.lifecycle.timeouts.tombstone_retention_s
+        if s.state is State.ACTIVE:  # it may have expired unseen, and been purged since
             may_expire, _ = self._expiry(s, now)
-            return (may_expire and now >= purge_at - TIMING_SLACK_S), False
-        return now >= purge_at - TIMING_SLACK_S, now >= purge_at + TIMING_SLACK_S
+            return (may_expire and now >= purge_at - TIMING_SLACK_S), now >= self.latest_deadline(s) + retention \
+                + TIMING_SLACK_S
+        late = max(0.0, self.latest_deadline(s) - s.lifecycle.deadline()[0]) if s.state is State.EXPIRED else 0.0
+        return now >= purge_at - TIMING_SLACK_S, now >= purge_at + late + TIMING_SLACK_S
 
     def live_sessions_of(self, client_id: str, now: float) -> tuple[int, int]:
         """(certainly live, possibly live) sessions of a client, for the per-client limit."""
@@ -326,12 +340,14 @@ class ProtocolModel:
 
     # -- the entry points ---------------------------------------------------------------------------------
 
-    def restart(self) -> None:
-        """The target restarted: live state falls back to the last durable state; memory-only retry
-        entries are gone (snapshot/close replies survive only with `retry.durable`)."""
+    def restart(self, now: float | None = None) -> None:
+        """The target restarted (at `now`, when known): live state falls back to the last durable state;
+        memory-only retry entries are gone (snapshot/close replies survive only with `retry.durable`)."""
         for s in self.sessions:
             s.restore_durable()
             s.restarted = True
+            if now is not None and s.state is State.ACTIVE:
+                s.restart_base = now
         durable_retries = Capability.RETRY_DURABLE in self.capabilities
         self.cache = {k: e for k, e in self.cache.items() if e.durable and durable_retries}
 
@@ -482,7 +498,8 @@ class ProtocolModel:
         if s.state is State.ACTIVE:
             may_expire, must_expire = self._expiry(s, now)
             if must_expire or (may_expire and code == ErrorCode.SessionExpired):
-                s.lifecycle.expire(now)
+                # It ended at its deadline, whenever the model learns of it (retention counts from there).
+                s.lifecycle.expire(min(now, s.lifecycle.deadline()[0]))
         state_error = s.lifecycle.answer()
         if state_error is not None:
             if self._expect_code(out, reply, {state_error}, "CLS-2" if s.state is State.CLOSED else "EXP-3"):

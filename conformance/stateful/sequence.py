@@ -37,15 +37,18 @@ UNBOUND_TOKEN = "unboundToken{:08d}" + "x" * 23
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a sequence: a request from client `client`, or a restart."""
+    """One step of a sequence: a request from client `client`, a restart, or `wait` seconds passing."""
 
     client: int = 0
     request: Json = None
     restart: bool = False
+    wait: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         if self.restart:
             return {"restart": True}
+        if self.wait:
+            return {"wait": self.wait}
         return {"client": self.client, "request": self.request}
 
     @staticmethod
@@ -54,9 +57,12 @@ class Step:
         try:
             check("sequence-step", line)
         except FormatError as exc:
-            raise ValueError(f'a step is {{"client": N, "request": {{...}}}} or {{"restart": true}} ({exc})') from None
+            raise ValueError(f'a step is {{"client": N, "request": {{...}}}}, {{"restart": true}} or {{"wait": S}}'
+                             f' ({exc})') from None
         if "restart" in line:
             return Step(restart=True)
+        if "wait" in line:
+            return Step(wait=float(line["wait"]))
         return Step(client=line["client"], request=line["request"])
 
 
@@ -141,7 +147,11 @@ class SequenceExecutor:
             self.ctx.restart()
             for client in self.clients:
                 client.reconnect()
-            self.model.restart()
+            self.model.restart(self.clock())
+            self.replies.append(None)
+            return None
+        if step.wait:
+            time.sleep(step.wait)  # time passes on the target's clock: deadlines and retention come due
             self.replies.append(None)
             return None
         while step.client >= len(self.clients):

@@ -368,8 +368,11 @@ def idle_across_restart(ctx: CaseContext) -> None:
     ctx.restart()
     client = ctx.client()
     # Past the deadline the create reported (where a server counting from stored activity alone, which
-    # did not keep the validate, expires the session), well before the one the validate reported.
-    time.sleep(max(0.0, _ts(s.created["expires_at"]) + 0.3 - _target_now(first)))
+    # did not keep the validate, expires the session), well before the one the validate reported. Both
+    # bounded by the announced timeouts (EXP-1), so a wrong deadline never stretches the wait.
+    _seconds_until(ctx, promised, first.reply["timestamp"])
+    wait = _seconds_until(ctx, s.created["expires_at"], first.reply["timestamp"]) + 0.3
+    time.sleep(max(0.0, wait - (time.monotonic() - first.received_at)))
     if _target_now(first) > _ts(promised) - 0.4:
         raise CaseSkipped(f"the restart took too long to check a deadline inside the idle timeout: run the target"
                           f" with a longer idle_timeout_s (announced {idle:g}s)")

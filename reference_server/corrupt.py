@@ -47,8 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stui_protocol_kit.reference_server.corrupt",
                                      description="damage a session's newest stored revision (a test tool)")
     parser.add_argument("--data-dir", type=Path, required=True, help="the server's data directory")
-    parser.add_argument("session_id")
-    args = parser.parse_args(argv)
+    parser.add_argument("session_id", help="the session (last argument; it may begin with '-')")
+    argv = sys.argv[1:] if argv is None else argv
+    # A session id is base64url and may begin with "-": the last argument is the id, whatever it looks like.
+    if not argv or argv[-1] in ("-h", "--help"):
+        parser.parse_args(argv)
+    args = parser.parse_args([*argv[:-1], "--", argv[-1]])
     if not (args.data_dir / STORE_FILE).is_file():
         print(f"corrupt: no session store in {args.data_dir}", file=sys.stderr)
         return 2

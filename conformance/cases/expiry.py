@@ -402,3 +402,24 @@ def expired_beats_command_errors(ctx: CaseContext) -> None:
     for command, extra in sends:
         error = expect_error(ctx.call(command, s.params(**extra)), "SessionExpired", "ERR-1")
         expect_equal(deadline, error["details"]["expired_at"], "EXP-3", f"details.expired_at of {command}")
+
+
+@case("expiry.id-reused-after-expiry", "an id reused for another request on an expired session is id_reused "
+      "(P6c before P6e)",
+      sends="create, validate id R, wait past its expires_at, resume id R",
+      requirements=["RTY-3", "ERR-1", "EXP-1"], needs=EXPIRY, waits={"idle_timeout_s": 1})
+def id_reused_after_expiry(ctx: CaseContext) -> None:
+    idle = ctx.require_expiry("idle_timeout_s")
+    ctx.require_limits(ctx.limit("retry_window_s") >= idle + 2,
+                       "retry_window_s >= idle_timeout_s + 2, so that the id is still cached after the session's"
+                       " expiry")
+    s = ctx.new_session()
+    first = ctx.call("session.validate", s.params(), request_id="reused-expired")
+    deadline = expect_success(first, "session.validate", "RTY-3")["expires_at"]
+    _wait_until(ctx, deadline, first.reply["timestamp"])
+    reply = ctx.call("session.resume", s.params(), request_id="reused-expired").reply
+    error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+    got = f"{error.get('code')} ({(error.get('details') or {}).get('reason')})" if error else reply.get("status")
+    # Checked here, not by expect_error: SessionExpired is the answer the case rules out, never an excuse.
+    expect_equal("InvalidRequest (id_reused)", got, "RTY-3", "the reply to an id reused after the expiry",
+                 path="$.error")

@@ -276,3 +276,35 @@ def durable_kept_under_pressure(ctx: CaseContext) -> None:
     expect_equal(1, validate(ctx, s)["revision"], "RTY-12", "revision after the retried snapshot")
     closed_again = ctx.call("session.close", closing.params(), request_id="pressure-close")
     expect_retry_reply(ctx, closed, closed_again, "RTY-12", "the retried close reply after the flood")
+
+
+@case("retries.member-order-irrelevant", "a retry whose parameters list their members in another order is a retry",
+      sends="snapshot id R {state: {inspector {a, b}, preferences {x, y}}}; the same with every object's members"
+            " reversed", requirements=["RTY-2"])
+def member_order(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    state = {"inspector": {"a": 1, "b": [1, {"p": True, "q": None}]}, "preferences": {"x": "1", "y": 2.5}}
+    first = ctx.send(_message("order-retry", "session.snapshot", {**s.params(), "state": state}))
+    expect_success(first, "session.snapshot", "RTY-2")
+
+    def reversed_members(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: reversed_members(value[k]) for k in reversed(list(value))}
+        if isinstance(value, list):
+            return [reversed_members(v) for v in value]
+        return value
+
+    again = ctx.send(_message("order-retry", "session.snapshot", reversed_members({**s.params(), "state": state})))
+    expect_retry_reply(ctx, first, again, "RTY-2", "a retry with its JSON members in another order")
+    expect_equal(1, validate(ctx, s)["revision"], "RTY-2", "revision (the retry must not execute)")
+
+
+@case("retries.id-reused-before-closed", "an id reused for another request on a closed session is id_reused "
+      "(P6c before P6d)",
+      sends="validate id R, close, resume id R", requirements=["RTY-3", "ERR-1"])
+def id_reused_before_closed(ctx: CaseContext) -> None:
+    s = ctx.new_session()
+    expect_success(ctx.call("session.validate", s.params(), request_id="reused-closed"), "session.validate")
+    ok(ctx, "session.close", s.params())
+    expect_error(ctx.call("session.resume", s.params(), request_id="reused-closed"), "InvalidRequest", "RTY-3",
+                 reason="id_reused")

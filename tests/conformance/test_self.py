@@ -100,13 +100,17 @@ def test_target_with_restart_command_runs_persistence(tmp_path: Path) -> None:
         endpoint = first.endpoint
     assert endpoint
     # A restart command the way an operator would write one: stop the old process, start a new one.
+    # Short timeouts, so that the persistence cases that also wait on the clock run too.
     start = (f"{sys.executable} -m stui_protocol_kit.reference_server.cli --bind {endpoint} --data-dir {data_dir} "
+             f"--idle-timeout 2 --absolute-timeout 6 --tombstone-retention 4 "
              f"--log-level warning >/dev/null 2>&1 & echo $! > {port_file}")
     subprocess.run(start, shell=True, check=True)
     try:
         restart = f"kill -9 $(cat {port_file}); sleep 0.2; {start}"
-        done = _cli("run", "--target", endpoint, "--restart-command", restart, "--select", "persistence.*",
-                    "--exclude", "stateful.*")
+        # The reference server's own damage tool as the operator's --corrupt-newest-revision-command.
+        corrupt = f"{sys.executable} -m stui_protocol_kit.reference_server.corrupt --data-dir {data_dir}"
+        done = _cli("run", "--target", endpoint, "--restart-command", restart, "--corrupt-newest-revision-command",
+                    corrupt, "--select", "persistence.*", "--exclude", "stateful.*")
         assert done.returncode == 0, done.stdout[-3000:]
         assert "SKIPPED" not in done.stdout.split("group")[0]
     finally:

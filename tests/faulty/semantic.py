@@ -12,6 +12,7 @@ This module must never be imported by the suite: it exists only for the tests.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import replace
@@ -21,7 +22,7 @@ import zmq
 
 from stui_protocol_kit.protocol.facts import ErrorCode
 from stui_protocol_kit.protocol.lifecycle import Event, SessionLifecycle, State
-from stui_protocol_kit.reference_server import evaluator
+from stui_protocol_kit.reference_server import evaluator, reply_cache
 from stui_protocol_kit.reference_server.engine import Engine, _Failure
 from stui_protocol_kit.reference_server.sqlite_store import SqliteStore
 from stui_protocol_kit.reference_server.transport import RouterTransport
@@ -283,6 +284,37 @@ def string_quotes_restored_wrong() -> None:
     evaluator.Value.from_binding = classmethod(from_binding)  # type: ignore[method-assign,assignment]
 
 
+# -- the retry cache ---------------------------------------------------------------------------------
+
+def fingerprint_member_order() -> None:
+    """The retry fingerprint is the parameters' JSON text as received, members in their order: a retry
+    that lists them in another order is taken for another request (RTY-2)."""
+
+    def digest(self: reply_cache.Fingerprint) -> bytes:
+        if self._digest is None:
+            relevant = {k: v for k, v in (self._parameters or {}).items() if k != "token"}
+            text = json.dumps([self._command, relevant], separators=(",", ":"), ensure_ascii=False)
+            self._digest = hashlib.sha256(text.encode("utf-8")).digest()
+        return self._digest
+
+    reply_cache.Fingerprint.digest = property(digest)  # type: ignore[method-assign,assignment]
+
+
+class LifecycleBeforeIdReuse(Engine):
+    """Answers a closed or expired session's state before telling an id reused for another request
+    (P6d/P6e before P6c) (RTY-3, ERR-1)."""
+
+    def _replayed(self, scope: Any, request_id: str, request_fingerprint: Any, command: str, session_id: Any,
+                  now: float) -> Any:
+        try:
+            return super()._replayed(scope, request_id, request_fingerprint, command, session_id, now)
+        except _Failure:
+            session = self.sessions.live.get(session_id) if isinstance(session_id, str) else None
+            if session is not None and session.status is not State.ACTIVE:
+                self._answer_lifecycle(session, now)
+            raise
+
+
 # -- snapshot merge ---------------------------------------------------------------------------------
 
 class EmptyClientPartIgnored(Engine):
@@ -399,6 +431,8 @@ SEMANTIC: dict[str, Fault] = {
     "session-limit-in-memory": {"engine": LimitInMemory},
     "inspect-reevaluates": {"engine": InspectReevaluates},
     "string-quotes-restored-wrong": {"patch": string_quotes_restored_wrong},
+    "fingerprint-member-order": {"patch": fingerprint_member_order},
+    "lifecycle-before-id-reuse": {"engine": LifecycleBeforeIdReuse},
     "empty-client-part-ignored": {"engine": EmptyClientPartIgnored},
     "attach-on-failed-request": {"engine": AttachOnFailedRequest},
     "disconnect-ignored": {"engine": DisconnectIgnored},

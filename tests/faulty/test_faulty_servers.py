@@ -58,7 +58,8 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
         "retries.snapshot-not-executed-twice", "retries.other-connection", "retries.id-reused",
         "retries.evaluate-not-executed-twice", "retries.close-retry", "retries.pipelined-duplicate",
         "retries.durable-after-restart", "retries.error-reply-cached", "retries.kept-for-the-window",
-        "retries.durable-kept-under-cache-pressure"]),
+        "retries.durable-kept-under-cache-pressure", "retries.member-order-irrelevant",
+        "retries.id-reused-before-closed"]),
     "ignores-expected-revision": (["snapshot"], ["snapshot.revision-conflict"]),
     "close-not-final": (["close"], ["close.success", "close.twice", "close.closed-at-stable"]),
     "never-expires": (["expiry"], [

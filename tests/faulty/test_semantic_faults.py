@@ -51,6 +51,9 @@ CAUGHT_BY: dict[str, list[str]] = {
     # inspect and evaluate
     "inspect-reevaluates": ["inspect.by-object-id-is-the-registered-value"],
     "string-quotes-restored-wrong": ["persistence.strings-after-restart"],
+    # the retry cache
+    "fingerprint-member-order": ["retries.member-order-irrelevant"],
+    "lifecycle-before-id-reuse": ["retries.id-reused-before-closed", "expiry.id-reused-after-expiry"],
     # snapshot merge
     "empty-client-part-ignored": ["snapshot.empty-client-parts"],
     # connection tracking (CON-8 is a SHOULD: NON-STRICT)

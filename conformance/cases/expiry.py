@@ -406,7 +406,7 @@ def expired_beats_command_errors(ctx: CaseContext) -> None:
 
 @case("expiry.id-reused-after-expiry", "an id reused for another request on an expired session is id_reused "
       "(P6c before P6e)",
-      sends="create, validate id R, wait past its expires_at, resume id R",
+      sends="create, snapshot id R, wait past the deadline it set, resume id R",
       requirements=["RTY-3", "ERR-1", "EXP-1"], needs=EXPIRY, waits={"idle_timeout_s": 1})
 def id_reused_after_expiry(ctx: CaseContext) -> None:
     idle = ctx.require_expiry("idle_timeout_s")
@@ -414,9 +414,10 @@ def id_reused_after_expiry(ctx: CaseContext) -> None:
                        "retry_window_s >= idle_timeout_s + 2, so that the id is still cached after the session's"
                        " expiry")
     s = ctx.new_session()
-    first = ctx.call("session.validate", s.params(), request_id="reused-expired")
-    deadline = expect_success(first, "session.validate", "RTY-3")["expires_at"]
-    _wait_until(ctx, deadline, first.reply["timestamp"])
+    # A snapshot: its reply is cacheable (10.1); it was the last activity, so wait past the deadline it set.
+    first = ctx.call("session.snapshot", s.params(), request_id="reused-expired")
+    expect_success(first, "session.snapshot", "RTY-3")
+    time.sleep(max(0.0, s.formula_deadline - parse_rfc3339(first.reply["timestamp"]).timestamp()) + MARGIN_S)
     reply = ctx.call("session.resume", s.params(), request_id="reused-expired").reply
     error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
     got = f"{error.get('code')} ({(error.get('details') or {}).get('reason')})" if error else reply.get("status")

@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                    f"(default {transport.heartbeat_timeout_s:g})")
     p.add_argument("--connection-idle-timeout", type=float, default=transport.connection_idle_timeout_s,
                    metavar="S", help="a connection that sends no message for S seconds is closed (a ZeroMQ "
-                   f"client reconnects by itself when it next sends; default {transport.connection_idle_timeout_s:g})")
+                   f"client reconnects by itself; default {transport.connection_idle_timeout_s:g})")
     p.add_argument("--curve-secret-key", metavar="FILE", default=None,
                    help="serve over CurveZMQ with this secret key file (stui-conformance keygen writes one); "
                    "needs --curve-allow (default: none)")

@@ -16,7 +16,7 @@ buffering it, and no reply is sent); a connection must finish its ZMTP handshake
 `heartbeat_timeout_s` of silence); a connection that sends no message for `connection_idle_timeout_s`
 is closed (the serving loop shuts its TCP connection down through a duplicate of the descriptor the
 socket monitor reported, after checking the peer address: libzmq has no call to drop one peer; a
-libzmq client reconnects by itself when it next sends); at most `max_connections` connections are
+libzmq client reconnects by itself); at most `max_connections` connections are
 admitted (the ZAP gate, gate.py, refuses the rest during their handshake). CURVE, when configured,
 is set up here as well.
 

@@ -124,6 +124,18 @@ class ObjectLookupBeforeClosed(CommandErrorsBeforeExpiry):
         Engine._answer_lifecycle(self, session, now)
 
 
+class EvaluateIsNoActivity(Engine):
+    """A successful evaluate does not move the idle deadline (the implementer counted only commands that
+    change stored state as activity) (EXP-2). Found as a survivor of bench/mutation_score.py."""
+
+    def _evaluate(self, session: Any, call: Any) -> Any:
+        lc = session.lifecycle
+        before = (lc.last_active_at, lc.idle_base)
+        body = super()._evaluate(session, call)
+        lc.last_active_at, lc.idle_base = before
+        return body
+
+
 _P7 = {ErrorCode.RevisionConflict.value, ErrorCode.EvaluationError.value, ErrorCode.ObjectNotFound.value}
 
 
@@ -415,6 +427,7 @@ SEMANTIC: dict[str, Fault] = {
     "revision-check-before-expiry": {"engine": CommandErrorsBeforeExpiry},
     "object-lookup-before-closed": {"engine": ObjectLookupBeforeClosed},
     "errors-touch-last-active": {"engine": ErrorsTouchLastActive},
+    "evaluate-is-no-activity": {"engine": EvaluateIsNoActivity},
     "expiry-not-durable": {"patch": expiry_not_durable},
     "error-retry-not-durable": {"patch": error_retry_not_durable},
     "tombstone-retention-from-restart": {"patch": tombstone_retention_from_restart},

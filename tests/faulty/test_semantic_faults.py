@@ -38,6 +38,7 @@ CAUGHT_BY: dict[str, list[str]] = {
     "revision-check-before-expiry": ["expiry.expired-beats-command-errors"],
     "object-lookup-before-closed": ["lifecycle.closed-beats-command-errors"],
     "errors-touch-last-active": ["validate.last-active-after-errors"],
+    "evaluate-is-no-activity": ["expiry.evaluate-is-activity"],
     # durability of what was reported, tombstones
     "expiry-not-durable": ["persistence.tombstones-across-restart"],
     "error-retry-not-durable": ["retries.durable-after-restart"],

@@ -4,6 +4,10 @@ clients' latency, measured side by side in one run.
 Run: python bench/bench_hostile.py [--scenario NAME ...] [--baseline-python PATH] [--requests N]
 
 Scenarios (each against a fresh server process on loopback, real SQLite store):
+- victim-latency: one client's `session.validate` latency alone, then while another connection
+  floods the server (4 requests in flight) with each costly kind of request the limits allow:
+  evaluate string bombs (~10 million characters of concatenation), snapshots of ~1 MiB of integers,
+  requests refused at the schema carrying ~1 MiB of objects. p50/p99/max per flood.
 - resume-rss: one session holding ~1 MiB of state, then N `session.resume` with fresh ids (the retry
   cache amplification: 167 bytes in, 1 MiB pinned per request before 1.0.2). Prints the server's RSS
   before and after and its peak (VmHWM).
@@ -21,6 +25,7 @@ import argparse
 import json
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +49,7 @@ def rss_kib(pid: int) -> dict[str, int]:
 
 def body(command: str, parameters: dict, request_id: str) -> bytes:
     return json.dumps({"id": request_id, "version": PROTOCOL_VERSION, "command": command,
-                       "parameters": parameters}).encode()
+                       "parameters": parameters}, separators=(",", ":")).encode()
 
 
 def pipelined(client: ProtocolClient, bodies: list[bytes], window: int = 8) -> list[dict]:
@@ -92,6 +97,72 @@ def evaluate_rss(client: ProtocolClient, pid: int, n: int) -> dict:
     return {"requests": n, "succeeded": ok, "seconds": elapsed, "before": before, "after": after}
 
 
+def _bomb_bodies(auth: dict, kind: str, n: int) -> list[bytes]:
+    """The attacker's requests: each valid (or for `junk`, refused at the schema) and as costly as the
+    limits allow, each with a fresh id so nothing is answered from the retry cache."""
+    if kind == "string-bomb":  # ~10 million characters of concatenations, then an error (output limit)
+        code = "a := '" + "x" * 20_000 + "'." + " b := a , a , a , a , a , a , a , a , a , a." * 700 + " 1"
+        return [body("evaluate", {**auth, "code": code[:32_768]}, f"bomb-{i}") for i in range(n)]
+    numbers = "[" + ",".join(["1"] * ((MIB - 16 * 1024) // 2)) + "]"
+    if kind == "number-array":  # a snapshot of ~1 MiB of integers in the client's preferences
+        return [body("session.snapshot", {**auth, "state": {"preferences": {"v": json.loads(numbers)}}},
+                     f"bomb-{i}") for i in range(n)]
+    objects = [{"a": 1}] * ((MIB - 16 * 1024) // 8)  # refused at the schema (an unknown parameter)
+    return [body("evaluate", {**auth, "code": "1", "junk": objects}, f"bomb-{i}") for i in range(n)]
+
+
+FLOODS = ("string-bomb", "number-array", "junk-objects")
+
+
+def victim_latency(endpoint: str, n: int) -> dict:
+    """A victim's session.validate latency, alone and while one attacker connection floods the server
+    with each kind of costly request (pipelined, 4 in flight), side by side."""
+    victim = ProtocolClient(endpoint, "dealer", timeout_s=120)
+    attacker = ProtocolClient(endpoint, "dealer", timeout_s=120)
+    try:
+        mine = create(victim, "bench-victim")
+        theirs = create(attacker, "bench-attacker")
+        out = {}
+        for flood in (None, *FLOODS):
+            stop = threading.Event()
+            outcomes: set[str] = set()
+            thread = None
+            if flood is not None:
+                bodies = _bomb_bodies(theirs, flood, 8)
+
+                def run(bodies: list[bytes] = bodies, stop: threading.Event = stop,
+                        outcomes: set[str] = outcomes) -> None:
+                    sent = received = 0
+                    while not stop.is_set() or received < sent:
+                        while not stop.is_set() and sent - received < 4:
+                            raw = bodies[sent % len(bodies)].replace(b'"bomb-', b'"b%d-' % sent, 1)
+                            attacker.send_frames([raw])
+                            sent += 1
+                        answer = json.loads(attacker.receive())
+                        received += 1
+                        outcomes.add((answer.get("error") or {}).get("code") or answer.get("status"))
+
+                thread = threading.Thread(target=run, daemon=True)
+                thread.start()
+                time.sleep(0.5)  # the flood is under way
+            samples = []
+            for i in range(n):
+                t = time.perf_counter()
+                reply = victim.call("session.validate", mine, request_id=f"v-{flood}-{i}").reply
+                samples.append(time.perf_counter() - t)
+                assert reply["status"] == "success", reply
+            stop.set()
+            if thread is not None:
+                thread.join(120)
+            samples.sort()
+            out[flood or "alone"] = {"p50": samples[len(samples) // 2], "p99": samples[int(len(samples) * 0.99)],
+                                     "max": samples[-1], "attacker got": ",".join(sorted(outcomes)) or "-"}
+        return out
+    finally:
+        victim.close()
+        attacker.close()
+
+
 SCENARIOS: dict[str, Callable[[ProtocolClient, int, int], dict]] = {
     "resume-rss": resume_rss, "evaluate-rss": evaluate_rss,
 }
@@ -109,21 +180,39 @@ def run_one(python: str, scenario: str, n: int) -> dict:
             client.close()
 
 
+def run_latency(python: str, n: int) -> dict:
+    with tempfile.TemporaryDirectory() as data, ServerProcess(
+            [python, "-m", "stui_protocol_kit.reference_server.cli", "--bind", "tcp://127.0.0.1:0",
+             "--data-dir", str(Path(data) / "store"), "--log-level", "warning"], name="latency") as server:
+        assert server.endpoint
+        return victim_latency(server.endpoint, n)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
+    parser.add_argument("--scenario", action="append", choices=[*sorted(SCENARIOS), "victim-latency"])
+    parser.add_argument("--victim-requests", type=int, default=60)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--baseline-python", help="also run the scenarios on this interpreter's installation")
     args = parser.parse_args()
     servers = [("this", sys.executable)] + ([("baseline", args.baseline_python)] if args.baseline_python else [])
     print(f"{'scenario':<14} {'server':<9} {'requests':>8} {'ok':>6} {'s':>7} {'RSS before MiB':>15} "
           f"{'RSS after MiB':>14} {'peak MiB':>9}")
-    for scenario in args.scenario or sorted(SCENARIOS):
+    chosen = args.scenario or [*sorted(SCENARIOS), "victim-latency"]
+    for scenario in [s for s in chosen if s in SCENARIOS]:
         for label, python in servers:
             r = run_one(python, scenario, args.requests)
             print(f"{scenario:<14} {label:<9} {r['requests']:>8} {r['succeeded']:>6} {r['seconds']:>7.1f} "
                   f"{r['before']['VmRSS'] / 1024:>15.0f} {r['after']['VmRSS'] / 1024:>14.0f} "
                   f"{r['after']['VmHWM'] / 1024:>9.0f}", flush=True)
+    if "victim-latency" in chosen:
+        print(f"\nvictim session.validate latency (ms), {args.victim_requests} requests, one attacker connection "
+              "with 4 requests in flight")
+        print(f"{'server':<9} {'flood':<13} {'p50':>8} {'p99':>8} {'max':>8}  attacker got")
+        for label, python in servers:
+            for flood, r in run_latency(python, args.victim_requests).items():
+                print(f"{label:<9} {flood:<13} {r['p50'] * 1e3:>8.1f} {r['p99'] * 1e3:>8.1f} {r['max'] * 1e3:>8.1f}  "
+                      f"{r['attacker got']}", flush=True)
 
 
 if __name__ == "__main__":

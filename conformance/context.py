@@ -32,7 +32,7 @@ import zmq
 
 from stui_protocol_kit.conformance.case import CORRUPT_REASON, Case, CaseFailed, CaseSkipped, SuiteError
 from stui_protocol_kit.conformance.config import DEFAULT_EXAMPLES, DEFAULT_TIMEOUT_S, RunConfig, SocketKind
-from stui_protocol_kit.protocol.client import Exchange, ProtocolClient, Transcript
+from stui_protocol_kit.protocol.client import Exchange, ProtocolClient, ReplyTimeout, Transcript
 from stui_protocol_kit.protocol.codec import parse_rfc3339
 from stui_protocol_kit.protocol.curve import ClientCurve
 from stui_protocol_kit.protocol.facts import DURABLE_RETRY_COMMANDS, RETRY_CACHED_COMMANDS, ErrorCode
@@ -110,6 +110,10 @@ class SessionHandle:
         if reported is not None:
             self.reported_expires_at = max(self.reported_expires_at, reported)
         self.last_success_local = time.monotonic()
+
+
+# Below this announced max_sessions a case closes the sessions it created when it ends (LIM-6).
+RELEASE_BELOW_MAX_SESSIONS = 10_000
 
 
 @dataclass
@@ -309,6 +313,13 @@ class CaseContext:
         self._created += 1
         cid = client_id or self.client_id(str(self._created))
         exchange = (client or self.default).call("session.create", {"client_id": cid})
+        reply = exchange.reply if isinstance(exchange.reply, dict) else {}
+        details = (reply.get("error") or {}).get("details") if reply.get("status") == "error" else None
+        if isinstance(details, dict) and details.get("limit") == "max_sessions" and "max_sessions" in self.limits:
+            # The target holds as many sessions as it announced (LIM-6): other cases' sessions, which
+            # stay active until they expire, count too. The case cannot run; the target is not at fault.
+            raise CaseSkipped(f"the target's max_sessions ({self.limits['max_sessions']}) is reached by the "
+                              "sessions of this run; run it with a larger max_sessions")
         result = expect_success(exchange, "session.create", requirement=CREATE_OK)
         created = _stamp(result.get("created_at")) or _stamp(exchange.reply.get("timestamp")) or 0.0
         handle = SessionHandle(
@@ -431,10 +442,27 @@ class CaseContext:
                     "target with longer timeouts to check it")
 
     def close(self) -> None:
+        self._release_sessions()
         for made in self._clients:
             with contextlib.suppress(zmq.ZMQError):
                 made.close()
         self._clients.clear()
+
+    def _release_sessions(self) -> None:
+        """Against a target with a small max_sessions (LIM-6), close the sessions this case created, so
+        that they do not fill the target for the cases after it (they would stay active until their idle
+        timeout). Best effort and unchecked: the case has its verdict already."""
+        cap = self.limits.get("max_sessions")
+        if not isinstance(cap, int) or cap > RELEASE_BELOW_MAX_SESSIONS or not self._sessions:
+            return
+        client = ProtocolClient(self.endpoint, "dealer", 0.5, self.zmq_context)
+        try:
+            for handle in self._sessions.values():
+                client.call("session.close", handle.params())
+        except (ReplyTimeout, zmq.ZMQError):
+            pass  # the target is gone or slow: nothing more to release
+        finally:
+            client.close()
 
 
 def _show_time(stamp: float) -> str:

@@ -204,6 +204,8 @@ def _json_path(path: tuple[str, ...]) -> str:
     return "$" + "".join("[*]" if p == "[]" else f".{p}" for p in path)
 
 
+_SECRET_SEARCH_DEPTH = 3  # the envelope (0), parameters/result (1), their members (2), one more level
+_SECRET_SEARCH_NODES = 10_000
 _SCRUB_MIN_LENGTH = 8  # a bare string shorter than this is no credible secret, and scrubbing it would garble text
 
 
@@ -231,18 +233,30 @@ def _secret_texts(message: Any) -> list[str]:
             elif isinstance(node, list):
                 pending.extend(node)
 
-    def walk(node: Any) -> None:
+    # Where the schemas put secrets (`parameters.token`, `result.token`) and a little around it, for a
+    # token sent in the wrong place: the first levels, at most _SECRET_SEARCH_NODES values. A walk of
+    # the whole message cost ~1 s for 1 MiB of junk (CPU fairness, issue 10), for members no schema
+    # calls secret.
+    budget = [_SECRET_SEARCH_NODES]
+
+    def walk(node: Any, depth: int) -> None:
+        if depth > _SECRET_SEARCH_DEPTH or budget[0] <= 0:
+            return
         if isinstance(node, dict):
             for key, value in node.items():
+                budget[0] -= 1
                 if key in names:
                     quotations(value)
                 else:
-                    walk(value)
+                    walk(value, depth + 1)
+                if budget[0] <= 0:
+                    return
         elif isinstance(node, list):
-            for item in node:
-                walk(item)
+            for item in node[:budget[0]]:
+                budget[0] -= 1
+                walk(item, depth + 1)
 
-    walk(message)
+    walk(message, 0)
     return sorted(texts, key=len, reverse=True)
 
 

@@ -9,7 +9,8 @@ This module wires parts together - it is where the clock (`time.time`) and the r
 (`secrets.token_urlsafe`) are chosen for the sans-I/O engine - and must never hold protocol logic.
 `main` takes the engine and transport classes as parameters, so the deliberately faulty servers of
 the tests run this same start-up with one faulty part. An unreadable store or an unbindable address
-ends start-up with a one-line reason and exit status 2, never a silent empty start.
+ends start-up with a one-line reason and exit status 2, never a silent empty start; a store that lost
+acknowledged changes (sqlite_store.StoreLost) with exit status 3 unless --accept-store-loss is given.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from stui_protocol_kit.protocol.command_line import Parser, add_version
 from stui_protocol_kit.protocol.curve import CurveKeyError, ServerCurve
 from stui_protocol_kit.reference_server.config import ServerConfig
 from stui_protocol_kit.reference_server.engine import Engine
-from stui_protocol_kit.reference_server.sqlite_store import SqliteStore
+from stui_protocol_kit.reference_server.sqlite_store import SqliteStore, StoreLost
 from stui_protocol_kit.reference_server.store import StoreError
 from stui_protocol_kit.reference_server.transport import FRAME_BOUND_FACTOR, RouterTransport, TransportSettings
 
@@ -40,6 +41,9 @@ EngineFactory = Callable[..., Engine]  # called as Engine(config, store, clock=.
 TransportFactory = Callable[..., RouterTransport]  # called as RouterTransport(engine, bind, settings=...)
 
 DEFAULT_BIND = "tcp://127.0.0.1:5555"
+# The store came back emptier or older than it was (truncated, restored, its WAL deleted): distinct
+# from 2 so that a supervisor can tell "needs a human" from a configuration error.
+EXIT_STORE_LOST = 3
 # ServerConfig field -> the option that sets it, so a refused value is reported by its option.
 OPTION_OF = {
     "max_message_bytes": "--max-message-bytes", "max_nesting_depth": "--max-nesting-depth",
@@ -47,6 +51,7 @@ OPTION_OF = {
     "max_sessions_per_client": "--max-sessions-per-client", "retry_window_s": "--retry-window",
     "tombstone_retention_s": "--tombstone-retention", "max_revisions_kept": "--max-revisions",
     "cleanup_interval_s": "--cleanup-interval", "retry_cache_bytes": "--retry-cache-bytes",
+    "max_sessions": "--max-sessions",
 }
 # Descriptors the process needs besides its connections: the store's files, ZeroMQ's internal sockets
 # and pipes, Python's own. The start-up check keeps this many free below RLIMIT_NOFILE.
@@ -76,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                         " (hello: absolute_timeout_s; default %(default)s)")
     p.add_argument("--max-sessions-per-client", type=int, default=defaults.max_sessions_per_client, metavar="N",
                    help="open sessions one client_id may hold; one more is LimitExceeded (default %(default)s)")
+    p.add_argument("--max-sessions", type=int, default=defaults.max_sessions, metavar="N",
+                   help="active sessions in all, every client_id together; one more is LimitExceeded"
+                        " (hello: max_sessions, LIM-6; default %(default)s)")
     p.add_argument("--max-message-bytes", type=int, default=defaults.max_message_bytes, metavar="N",
                    help="largest request body in bytes; a larger one is refused (default %(default)s)")
     p.add_argument("--max-nesting-depth", type=int, default=defaults.max_nesting_depth, metavar="N",
@@ -121,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "works); every other client is refused (default: none, served without CURVE)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    type=str.lower, help="least severe log line written to stderr (default %(default)s)")
+    p.add_argument("--accept-store-loss", action="store_true",
+                   help="start even when the store holds fewer changes than it acknowledged before (it was "
+                        "truncated, restored from an older copy, or its -wal file was deleted); without it the "
+                        f"server refuses to start with exit status {EXIT_STORE_LOST}")
     p.add_argument("--strict", action="store_true",
                    help="validate every reply against schemas/; an invalid one is logged and answered InternalError"
                         " (default off)")
@@ -142,6 +154,7 @@ def main(argv: list[str] | None = None, *, engine_factory: EngineFactory = Engin
             tombstone_retention_s=args.tombstone_retention, max_revisions_kept=args.max_revisions,
             cleanup_interval_s=args.cleanup_interval, strict=args.strict,
             retry_cache_bytes=args.retry_cache_bytes,
+            max_sessions=args.max_sessions,
         )
     except ValueError as exc:
         text = str(exc)
@@ -158,10 +171,19 @@ def main(argv: list[str] | None = None, *, engine_factory: EngineFactory = Engin
     data_dir = args.data_dir or default_data_dir()
     try:
         # Group commit: snapshots are made durable by a writer thread, off the serving thread.
-        store = SqliteStore(data_dir, max_revisions_kept=config.max_revisions_kept, group_commit=True)
+        store = SqliteStore(data_dir, max_revisions_kept=config.max_revisions_kept, group_commit=True,
+                            accept_store_loss=args.accept_store_loss)
+    except StoreLost as exc:
+        print(f"stui-reference-server: cannot start: {exc}", file=sys.stderr)
+        return EXIT_STORE_LOST
     except StoreError as exc:
         print(f"stui-reference-server: cannot start: {exc}", file=sys.stderr)
         return 2
+    if store.accepted_loss is not None:
+        recorded, found = store.accepted_loss
+        logging.getLogger("stui.reference_server").warning(
+            "store loss accepted (--accept-store-loss): the store holds %d committed changes, %d were recorded; "
+            "acknowledged sessions and revisions may be missing", found, recorded)
     engine = engine_factory(config, store, clock=time.time, random_source=secrets.token_urlsafe)
     try:
         transport = transport_factory(engine, args.bind, settings=settings)

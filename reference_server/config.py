@@ -36,6 +36,9 @@ class ServerConfig:
     max_revisions_kept: int = 5
     # The retry cache's bound (RTY-12): thousands of large evaluate replies, never gigabytes.
     retry_cache_bytes: int = 64 * 1024 * 1024
+    # Active sessions in all (LIM-6): each may hold up to max_message_bytes of state in memory, and
+    # client_id is not authenticated, so max_sessions_per_client alone bounds nothing.
+    max_sessions: int = 1000
     # How often the transport asks the engine to expire, purge and flush activity to storage.
     cleanup_interval_s: float = 2.0
     # Validate every reply against schemas/ and turn an invalid one into InternalError (tests).

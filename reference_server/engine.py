@@ -327,6 +327,11 @@ class Engine:
         for session_id in scopes:
             self.sessions.drop(session_id)  # type: ignore[arg-type]
         self.replies.forget_scopes(scopes)
+        # Tombstones whose end is durable leave memory: a request naming one reads its row again
+        # (a few hundred bytes), so closed and expired sessions cost nothing here until purged.
+        for session in [s for s in self.sessions.live.values() if s.status in (State.CLOSED, State.EXPIRED)
+                        and not s.expiry_pending and not s.activity_dirty]:
+            self.sessions.drop(session.session_id)
         if expired or scopes:
             log.info("housekeeping expired=%d purged=%d", len(expired), len(scopes))
 
@@ -554,6 +559,13 @@ class Engine:
                 {"limit": Limit.MAX_SESSIONS_PER_CLIENT, "value": cfg.max_sessions_per_client},
             )
             return reply
+        total = self._durably("create: active sessions read", None, lambda: self._active_sessions_total(now))
+        if total >= cfg.max_sessions:
+            return self._error_reply(
+                request_id, Command.SESSION_CREATE, now, ErrorCode.LimitExceeded,
+                f"the server holds {total} active sessions; the limit is {cfg.max_sessions}",
+                {"limit": Limit.MAX_SESSIONS, "value": cfg.max_sessions},
+            )
         token = self.random_source(TOKEN_BYTES)
         state = encode_state(empty_state())
         for _attempt in range(CREATE_ATTEMPTS):
@@ -583,6 +595,20 @@ class Engine:
             "created_at": rfc3339(now), "expires_at": self._expires_at(session),
         }
         return self._reply(request_id, Command.SESSION_CREATE, session_id, now, result)
+
+    def _active_sessions_total(self, now: float) -> int:
+        """Active sessions in all (LIM-6). Storage counts them by their stored activity, which may lag
+        behind the held sessions' (flushed in batches): when that lag could decide, flush first."""
+        cfg = self.config
+        count = self.store.active_session_count(now, cfg.timeouts, self.started_at)
+        if count + len(self.sessions.live) >= cfg.max_sessions:
+            dirty = [s for s in self.sessions.live.values() if s.activity_dirty]
+            if dirty:
+                self.store.flush_activity([(s.session_id, s.last_active_at) for s in dirty])
+                for session in dirty:
+                    session.activity_dirty = False
+                count = self.store.active_session_count(now, cfg.timeouts, self.started_at)
+        return count
 
     def _active_sessions_of(self, client_id: str, now: float) -> int:
         count = 0
@@ -680,6 +706,7 @@ class Engine:
         session.touch(now)
         session.activity_dirty = False
         session.lifecycle.process_event(Event.CLOSE, now)
+        session.drop_state()  # a tombstone answers SessionClosed and retries; it needs no state
         return body
 
     def _run_code(self, session: Session, code: str) -> _Evaluation:

@@ -68,9 +68,9 @@ def _integer_class(n: int) -> str:
 
 
 def _string_class(s: str) -> str:
-    # Pharo's ByteString holds Latin-1 only; anything wider becomes a WideString.
-    # max() runs in C; a per-character generator made megabyte concatenations take seconds.
-    return "ByteString" if not s or max(s) <= "\xff" else "WideString"
+    # Pharo's ByteString holds Latin-1 only; anything wider becomes a WideString. isascii() is a flag
+    # CPython keeps per string (constant time); max() runs in C but still visits every character.
+    return "ByteString" if not s or s.isascii() or max(s) <= "\xff" else "WideString"
 
 
 def _decimal_digits_to_int(digits: str) -> int:
@@ -114,6 +114,15 @@ class Value:
         expected = _integer_class(value) if isinstance(value, int) else _string_class(value)
         if self.class_name != expected:
             raise ValueError(f"class_name {self.class_name!r} does not match value (expected {expected!r})")
+
+    @classmethod
+    def _known(cls, class_name: str, python_value: int | str) -> Value:
+        """A Value whose class the caller derived without looking at every character (a concatenation
+        is a WideString exactly when one of its parts is): no check, no scan of megabyte strings."""
+        value = object.__new__(cls)
+        object.__setattr__(value, "class_name", class_name)
+        object.__setattr__(value, "python_value", python_value)
+        return value
 
     @classmethod
     def of(cls, python_value: int | str) -> Value:
@@ -539,7 +548,8 @@ class _Interpreter:
             # Checked before concatenating so the oversized string is never built.
             if len(left) + len(right) > MAX_STRING_LENGTH:
                 raise EvaluationError(f"string result exceeds the limit of {MAX_STRING_LENGTH} characters", position)
-            return self._produce(left + right, position)
+            wide = "WideString" in (receiver.class_name, argument.class_name)
+            return self._produce(left + right, position, "WideString" if wide else "ByteString")
         if not isinstance(left, int):
             raise EvaluationError(f"{receiver.class_name} does not understand #{selector}", position)
         if not isinstance(right, int):
@@ -557,13 +567,13 @@ class _Interpreter:
             raise EvaluationError(f"integer result exceeds the limit of {MAX_INTEGER_DIGITS} digits", position)
         return self._produce(result, position)
 
-    def _produce(self, python_value: int | str, position: int) -> Value:
+    def _produce(self, python_value: int | str, position: int, class_name: str | None = None) -> Value:
         self._output += _approximate_size(python_value)
         if self._output > MAX_EVALUATION_OUTPUT:
             raise EvaluationError(
                 f"evaluation produces more than the limit of {MAX_EVALUATION_OUTPUT} characters of values", position
             )
-        return Value.of(python_value)
+        return Value.of(python_value) if class_name is None else Value._known(class_name, python_value)
 
 
 def evaluate(code: str, variables: Mapping[str, Value]) -> tuple[Value, dict[str, Value]]:

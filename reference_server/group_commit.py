@@ -28,6 +28,12 @@ from stui_protocol_kit.reference_server.store import StoreError
 log = logging.getLogger("stui.reference_server")
 
 Write = Callable[[sqlite3.Connection], None]
+def count_commit(db: sqlite3.Connection) -> int:
+    """Count the transaction in progress in meta.commits (the store's high-water mark, PER-14): every
+    transaction that changes the store does, on either connection. The new count."""
+    return db.execute("UPDATE meta SET value = value + 1 WHERE key = 'commits' RETURNING value").fetchone()[0]
+
+
 # A group larger than this is committed in parts: bounds one transaction's size (and the WAL's growth).
 MAX_GROUP = 256
 
@@ -35,8 +41,12 @@ MAX_GROUP = 256
 class GroupCommitter:
     """The writer thread of one SQLite store file."""
 
-    def __init__(self, path: Path, *, busy_timeout_s: float = 10.0) -> None:
+    def __init__(self, path: Path, *, busy_timeout_s: float = 10.0,
+                 on_commit: Callable[[int], None] | None = None) -> None:
+        """`on_commit(commits)`: called on the writer thread after each durable commit, with the store's
+        new meta.commits (the high-water mark of PER-14, counted in the same transaction)."""
         self.path = path
+        self._on_commit = on_commit
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_s)
             self._db.execute("PRAGMA journal_mode=WAL").fetchone()
@@ -103,8 +113,11 @@ class GroupCommitter:
                     db.execute("ROLLBACK TO one")
                     db.execute("RELEASE one")
                     results.append((ticket, StoreError(f"session store {self.path}: write failed: {exc}")))
+            commits = count_commit(db) if self._on_commit is not None else None
             db.execute("COMMIT")
             self.groups += 1
+            if commits is not None and self._on_commit is not None:
+                self._on_commit(commits)
             return results
         except Exception as exc:  # a dead writer would hang every snapshot
             if db.in_transaction:

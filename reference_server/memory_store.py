@@ -117,6 +117,10 @@ class MemoryStore:
     def session_count(self) -> int:
         return len(self._data().sessions)
 
+    def active_session_count(self, now: float, timeouts: Timeouts, started_at: float) -> int:
+        return sum(1 for row in self._data().sessions.values() if row.status == State.ACTIVE.value and deadline(
+            row.created_at, idle_base_after_start(row.last_active_at, started_at), timeouts)[0] > now)
+
     # -- housekeeping ----------------------------------------------------------------------------------
 
     def flush_activity(self, activity: Iterable[tuple[str, float]]) -> None:

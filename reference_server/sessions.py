@@ -123,7 +123,16 @@ class Session:
         fired = self.lifecycle.advance(now)
         if any(event in (Event.IDLE_TIMEOUT, Event.ABSOLUTE_TIMEOUT) for event in fired):
             self.expiry_pending = True
+            self.drop_state()
         return fired
+
+    def drop_state(self) -> None:
+        """The session ended: its state is never read again (every command answers the lifecycle's
+        error; a retry gets its cached reply), so a tombstone keeps only identity and times."""
+        self.variables = None
+        self.bindings, self.objects, self.inspector, self.preferences = {}, {}, {}, {}
+        self.server_bytes = self.client_bytes = 0
+        self.fallback = None
 
     def touch(self, now: float) -> None:
         """A successful session-scoped request (the lifecycle's USE event)."""

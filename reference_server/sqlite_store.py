@@ -18,7 +18,13 @@ Theory of operation:
    expiry the engine decides while answering a request is written (one row) before the reply.
 5. Every open raises the store's object-id epoch by one, durably, before anything is served: ids
    issued by one server run never repeat those of an earlier run (spec INS-1).
-6. Opening never modifies a file that is not our store: the existing file is first inspected on a
+6. A store that comes back emptier or older than it was is refused (issue 10): every transaction
+   counts itself in `meta.commits`, and after each commit the count is written to a high-water
+   file beside the store (high_water.py). At open, before anything is modified, a store holding
+   fewer commits than that record - truncated, replaced by an older copy, its write-ahead log
+   deleted after a kill - raises `StoreLost`, unless the caller accepts the loss
+   (`accept_store_loss`, the CLI's --accept-store-loss); the record is then reset to what is left.
+6a. Opening never modifies a file that is not our store: the existing file is first inspected on a
    read-only connection; only our own store is then switched to WAL. The data directory is created
    0700 and the database file 0600 (spec SEC-11): the store holds session state and token digests.
 
@@ -42,12 +48,14 @@ import fcntl
 import functools
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from stui_protocol_kit.protocol.lifecycle import Timeouts
-from stui_protocol_kit.reference_server.group_commit import GroupCommitter
+from stui_protocol_kit.reference_server.group_commit import GroupCommitter, count_commit
+from stui_protocol_kit.reference_server.high_water import HighWater, HighWaterError
 from stui_protocol_kit.reference_server.store import (
     RetryRow,
     SessionIdTaken,
@@ -127,12 +135,17 @@ def _store_errors(method: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
+class StoreLost(StoreError):
+    """The store holds fewer committed changes than it acknowledged before: refused at start-up."""
+
+
 class SqliteStore:
     """The SQLite session store of one data directory. One engine owns it and calls it from one thread;
     with `group_commit=True` snapshots are written by a writer thread of their own connection
     (stui_protocol_kit.reference_server.group_commit), everything else by the caller's."""
 
-    def __init__(self, data_dir: Path | str, *, max_revisions_kept: int = 5, group_commit: bool = False) -> None:
+    def __init__(self, data_dir: Path | str, *, max_revisions_kept: int = 5, group_commit: bool = False,
+                 accept_store_loss: bool = False) -> None:
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / STORE_FILE
         self.max_revisions_kept = max_revisions_kept
@@ -148,16 +161,73 @@ class SqliteStore:
         except OSError as exc:
             raise StoreError(f"cannot create data directory {self.data_dir}: {exc.strerror or exc}") from None
         self._take_lock()
+        self._high_water = HighWater(self.data_dir)
+        self._commits = 0  # meta.commits: transactions committed over the store's life
+        self._high_water_lock = threading.Lock()  # the group committer reports commits from its thread
+        # Set when a loss was found and accepted: (commits recorded, commits found), for the log.
+        self.accepted_loss: tuple[int, int] | None = None
         try:
+            self._check_high_water(accept_store_loss)
             self._db = self._open()
             if group_commit:
-                self._committer = GroupCommitter(self.path)
+                self._committer = GroupCommitter(self.path, on_commit=self._committed)
+            self._high_water.write(self._commits, sync=True)
+        except HighWaterError as exc:
+            self._close_quietly()
+            raise StoreError(f"session store {self.path}: {exc}; refusing to start") from None
         except BaseException:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-            self._release_lock()
+            self._close_quietly()
             raise
+
+    def _close_quietly(self) -> None:
+        if self._committer is not None:
+            self._committer.close()
+            self._committer = None
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        self._high_water.close()
+        self._release_lock()
+
+    def _check_high_water(self, accept_store_loss: bool) -> None:
+        """Refuse a store with fewer commits than the high-water record, before anything is written."""
+        recorded = self._high_water.read()
+        if recorded is None:
+            return
+        found = self._stored_commits()
+        if found >= recorded:
+            return
+        if accept_store_loss:
+            self.accepted_loss = (recorded, found)
+            return
+        what = ("is missing" if not self.path.exists() else "is empty" if self.path.stat().st_size == 0
+                else f"holds {found} committed changes")
+        raise StoreLost(
+            f"session store {self.path} {what}, but {self._high_water.path} records {recorded}: the store was "
+            "truncated, replaced by an older copy, or its write-ahead log (-wal file) was deleted after a crash, "
+            "so acknowledged sessions and revisions are missing; refusing to start. Restore the lost files, or "
+            "start with --accept-store-loss to serve what is left"
+        )
+
+    def _stored_commits(self) -> int:
+        """meta.commits of the file as it is, on a read-only connection (0 for no file, an empty one, or a
+        store written before the count existed)."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return 0
+        try:
+            ro = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open session store {self.path}: {exc}") from None
+        try:
+            if ro.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is None:
+                return 0
+            row = ro.execute("SELECT value FROM meta WHERE key = 'commits'").fetchone()
+            return int(row[0]) if row is not None else 0
+        except sqlite3.Error as exc:
+            raise StoreError(f"session store {self.path} is unreadable: {exc}; refusing to start") from None
+        finally:
+            ro.close()
 
     # -- opening ---------------------------------------------------------------------------------
 
@@ -207,6 +277,8 @@ class SqliteStore:
             db.execute("INSERT INTO meta VALUES ('object_epoch', 1) "
                        "ON CONFLICT (key) DO UPDATE SET value = value + 1")
             self.epoch = db.execute("SELECT value FROM meta WHERE key = 'object_epoch'").fetchone()[0]
+            db.execute("INSERT INTO meta VALUES ('commits', 1) ON CONFLICT (key) DO UPDATE SET value = value + 1")
+            self._commits = db.execute("SELECT value FROM meta WHERE key = 'commits'").fetchone()[0]
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
@@ -262,6 +334,9 @@ class SqliteStore:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             self._db = None
+            with contextlib.suppress(HighWaterError):
+                self._high_water.write(self._commits, sync=True)
+        self._high_water.close()
         self._release_lock()
 
     @property
@@ -278,12 +353,25 @@ class SqliteStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            commits = count_commit(db)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     db.execute("ROLLBACK")
             raise
+        self._committed(commits)
+
+    def _committed(self, commits: int) -> None:
+        """After a commit (this connection's, or the group committer's on its thread): the high-water
+        record follows, never ahead of the store. A failed write leaves it behind, which can hide a
+        later loss but never refuses a good store: the committed change stands."""
+        with self._high_water_lock:
+            if commits <= self._commits:
+                return
+            self._commits = commits
+            with contextlib.suppress(HighWaterError):
+                self._high_water.write(commits)
 
     # -- durable changes (committed before the engine replies) -------------------------------------
 
@@ -505,3 +593,12 @@ class SqliteStore:
     @_store_errors
     def session_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM sessions").fetchone()[0]
+
+    @_store_errors
+    def active_session_count(self, now: float, timeouts: Timeouts, started_at: float) -> int:
+        """By DEADLINE_SQL over the active rows (the sessions_by_status index finds them)."""
+        return self.db.execute(
+            f"SELECT count(*) FROM sessions WHERE status = 'active' AND {DEADLINE_SQL} > :now",
+            {"started_at": started_at, "idle_timeout_s": timeouts.idle_timeout_s,
+             "absolute_timeout_s": timeouts.absolute_timeout_s, "now": now},
+        ).fetchone()[0]

@@ -6,7 +6,7 @@ import time
 
 from stui_protocol_kit.conformance.case import NEED_EXPIRY, NEED_RESTART, CaseFailed, CaseSkipped, case
 from stui_protocol_kit.conformance.cases._helpers import ok, validate
-from stui_protocol_kit.conformance.context import CaseContext
+from stui_protocol_kit.conformance.context import CaseContext, SessionHandle
 from stui_protocol_kit.conformance.verifiers import (
     expect_alive,
     expect_equal,
@@ -16,6 +16,7 @@ from stui_protocol_kit.conformance.verifiers import (
 )
 from stui_protocol_kit.protocol.codec import encode
 from stui_protocol_kit.protocol.facts import LIMIT_MINIMUMS, REQUIRED_LIMITS
+from stui_protocol_kit.protocol.problems import Problem
 
 # The limits hello must announce, with the smallest value each may have (hello.json, spec/11-limits.md).
 MINIMUMS = {name: minimum for name, minimum in LIMIT_MINIMUMS.items() if name in REQUIRED_LIMITS}
@@ -94,6 +95,55 @@ def per_client(ctx: CaseContext) -> None:
     ok(ctx, "session.create", {"client_id": ctx.client_id("other")}, "LIM-4")
     ok(ctx, "session.close", made[0].params())
     ok(ctx, "session.create", {"client_id": cid}, "LIM-4")
+
+
+# Past this cap the case costs more than it is worth (it creates up to max_sessions + 1 sessions).
+TOTAL_CAP_MAX = 200
+
+
+@case("limits.total-sessions", "one more active session than max_sessions, whatever the client_id, is "
+      "LimitExceeded; after a close there is room again", sends="create sessions with a new client_id each "
+      "until LimitExceeded (at most max_sessions + 1), close one, create again, close them all",
+      requirements=["LIM-6"])
+def total_sessions(ctx: CaseContext) -> None:
+    if "max_sessions" not in ctx.limits:
+        raise CaseSkipped("the target announces no max_sessions (an optional limit, LIM-5/LIM-6)")
+    cap = int(ctx.limits["max_sessions"])
+    if cap > TOTAL_CAP_MAX:
+        raise CaseSkipped(f"max_sessions is {cap}; creating that many sessions is not worth it (run the target "
+                          f"with max_sessions {TOTAL_CAP_MAX} or less for this case)")
+    # Other cases' sessions may still be active and count too, so a refusal may come before cap + 1
+    # creates; it must have come by then. Sessions that expire meanwhile would make room: too slow a
+    # run proves nothing and is skipped.
+    lifetime = min(ctx.limit("idle_timeout_s"), ctx.limit("absolute_timeout_s"))
+    made: list[SessionHandle] = []
+    started = time.monotonic()
+    try:
+        refused = None
+        for n in range(cap + 1):
+            exchange = ctx.call("session.create", {"client_id": ctx.client_id(f"total-{n}")})
+            if isinstance(exchange.reply, dict) and exchange.reply.get("status") == "success":
+                result = exchange.reply["result"]
+                made.append(SessionHandle(result["session_id"], result["token"], "", 0, result))
+                continue
+            refused = exchange
+            break
+        if time.monotonic() - started > lifetime - 1:
+            raise CaseSkipped(f"creating {len(made) + 1} sessions took longer than the sessions' lifetime less "
+                              f"a second (idle_timeout_s/absolute_timeout_s {lifetime:g}); some may have expired")
+        if refused is None:
+            raise CaseFailed.of([Problem("LIM-6", f"{cap + 1} sessions were created although max_sessions is {cap}",
+                                         "$.status", "error LimitExceeded", "success")])
+        error = expect_error(refused, "LimitExceeded", "LIM-6")
+        expect_equal({"limit": "max_sessions", "value": cap},
+                     {k: error["details"].get(k) for k in ("limit", "value")}, "LIM-6", "details")
+        if made:
+            ok(ctx, "session.close", made.pop().params())
+            extra = ok(ctx, "session.create", {"client_id": ctx.client_id("total-again")}, "LIM-6")
+            made.append(SessionHandle(extra["session_id"], extra["token"], "", 0, extra))
+    finally:
+        for handle in made:  # never leave the target full for the cases after this one
+            ctx.call("session.close", handle.params())
 
 
 @case("limits.expired-not-counted", "expired sessions do not count towards max_sessions_per_client",

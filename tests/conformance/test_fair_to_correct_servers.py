@@ -19,7 +19,7 @@ CONFIGURATIONS = {
     "minimum timeouts and limits": {
         "idle-timeout": 1, "absolute-timeout": 1, "tombstone-retention": 1, "retry-window": 1,
         "max-sessions-per-client": 1, "max-message-bytes": 65536, "max-nesting-depth": 32, "max-revisions": 2,
-        "cleanup-interval": 0.2,
+        "max-sessions": 16, "retry-cache-bytes": 1048576, "cleanup-interval": 0.2,
     },
     "absolute timeout below the idle one": {
         "idle-timeout": 4, "absolute-timeout": 2, "tombstone-retention": 3, "retry-window": 60,
@@ -28,7 +28,7 @@ CONFIGURATIONS = {
     "largest limits": {
         "idle-timeout": 86400 * 365, "absolute-timeout": 86400 * 3650, "tombstone-retention": 86400 * 365,
         "retry-window": 86400, "max-sessions-per-client": 1_000_000, "max-message-bytes": 64 * 1024 * 1024,
-        "max-nesting-depth": 512, "max-revisions": 1000,
+        "max-nesting-depth": 512, "max-revisions": 1000, "max-sessions": 10**9, "retry-cache-bytes": 2**40,
     },
 }
 # A skip reason says what would let the case run: a limit of the target, or a flag of the run.
@@ -58,3 +58,14 @@ def test_differential_mode_passes_a_stock_reference_server_for_ten_seeds() -> No
                                server_settings={}))
         (result,) = report.results
         assert result.outcome is Outcome.PASSED, (seed, result.problem, result.reason)
+
+
+def test_the_total_session_cap_case_passes_a_correct_server_with_a_small_cap() -> None:
+    """limits.total-sessions runs only against a cap it can reach cheaply; the embedded server's is
+    large (so the run's own sessions never fill it), so here a reference server with a cap of 30, after
+    other cases left sessions active: the refusal may come early, never too late or wrongly."""
+    settings = {"max-sessions": 30, "idle-timeout": 60, "absolute-timeout": 600, "cleanup-interval": 0.5}
+    report = run(RunConfig(server_settings=settings, select=("create.*", "limits.total-sessions")))
+    outcomes = {r.case.id: r.outcome for r in report.results}
+    assert outcomes.pop("limits.total-sessions") is Outcome.PASSED, report.results
+    assert all(o in (Outcome.PASSED, Outcome.SKIPPED) for o in outcomes.values()), outcomes

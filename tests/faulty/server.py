@@ -320,6 +320,7 @@ FAULTS: dict[str, dict[str, Any]] = {
     "create-expiry-wrong": {"after": create_expiry_wrong},
     "dies-on-close": {"after": dies_on_close},
     "replays-create": {"after": replays_create},
+    "ignores-max-sessions": {"uncapped": True, "argv": ["--max-sessions", "40"]},
     "drops-durable-under-pressure": {"before": drops_durable_under_pressure,
                                      "after": drops_durable_under_pressure_after},
     **SEMANTIC,  # small patches of the reference server's logic (tests/faulty/semantic.py)
@@ -337,8 +338,10 @@ def main(argv: list[str] | None = None) -> int:
         # Each start is a fresh store: acknowledged sessions vanish across a restart.
         data_dir = rest[rest.index("--data-dir") + 1]
         shutil.rmtree(data_dir, ignore_errors=True)
+    rest = [*rest, *fault.get("argv", [])]
     attrs = {key: staticmethod(fault[key]) for key in ("before", "after", "raw") if key in fault}
-    base = NeverExpiringEngine if fault.get("never_expire") else FaultyEngine
+    base = NeverExpiringEngine if fault.get("never_expire") else UncappedEngine if fault.get("uncapped") \
+        else FaultyEngine
     bases = (fault["engine"], base) if fault.get("engine") else (base,)
     engine_class = type("Faulty", bases, attrs)
     transport = type("FaultyTransport", (fault["transport"], FaultyTransport), {}) if fault.get("transport") \
@@ -355,6 +358,17 @@ class NeverExpiringEngine(FaultyEngine):
         announced = config.limits()
         super().__init__(replace(config, idle_timeout_s=100_000, absolute_timeout_s=100_000), *args, **kwargs)
         self._hello_result["limits"] = announced  # announce the short timeouts anyway
+
+
+class UncappedEngine(FaultyEngine):
+    """Announces the configured max_sessions but never enforces it (the `ignores-max-sessions` fault)."""
+
+    def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:
+        from dataclasses import replace
+
+        announced = config.limits()
+        super().__init__(replace(config, max_sessions=10**9), *args, **kwargs)
+        self._hello_result["limits"] = announced
 
 
 if __name__ == "__main__":

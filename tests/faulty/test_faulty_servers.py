@@ -88,6 +88,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
     # 1.0.1's replay keyed by the connection: caught where a repeat comes on the same routing id.
     "replays-create": (["retries"], ["retries.create-never-replayed", "retries.create-same-routing-id"]),
     "drops-durable-under-pressure": (["retries"], ["retries.durable-kept-under-cache-pressure"]),
+    "ignores-max-sessions": (["limits"], ["limits.total-sessions"]),
 }
 
 

@@ -521,3 +521,22 @@ def test_arbitrary_code_either_evaluates_or_raises_evaluation_error(code: str) -
     except EvaluationError as error:
         assert 0 < error.position <= len(code) + 1
         assert error.reason
+
+
+def test_a_concatenation_takes_its_class_from_its_parts_without_a_scan(monkeypatch) -> None:
+    """Issue 10's string bomb: every concatenation scanned its whole result for a wide character, so
+    ~10 million characters of `,` took 1.2-1.4 s. Now only literals (within the code's size) are looked
+    at, and the class is still Pharo's: a WideString exactly when a part is one."""
+    from stui_protocol_kit.reference_server import evaluator
+
+    scanned: list[int] = []
+    original = evaluator._string_class
+    monkeypatch.setattr(evaluator, "_string_class", lambda s: scanned.append(len(s)) or original(s))
+    code = "a := '" + "x" * 1000 + "'." + " a := a , a." * 9 + " a"
+    value, _ = evaluate(code, {})
+    assert value.class_name == "ByteString" and len(value.python_value) == 512_000
+    assert sum(scanned) <= 2 * len(code)  # the literal, checked twice; never a result
+    wide, _ = evaluate("w := 'x' , '\u2713'. w , 'abc'", {})
+    assert wide.class_name == "WideString" and wide.print_string == "'x\u2713abc'"
+    latin, _ = evaluate("'caf' , '\u00e9'", {})
+    assert latin.class_name == "ByteString"

@@ -153,3 +153,18 @@ def test_a_closed_store_refuses_with_store_error(opened) -> None:
     fresh.close()
     with pytest.raises(StoreError):
         fresh.load_session(sid(1))
+
+
+def test_active_session_count_counts_active_rows_before_their_deadline(opened) -> None:
+    """LIM-6's count: active rows whose deadline (the lifecycle's formula, from the stored activity
+    and the server's start) is after now; closed and expired rows never."""
+    store, _ = opened
+    store.create_session(row(sid(1)), b"s")  # idle deadline T0+60
+    store.create_session(row(sid(2), last=T0 + 50), b"s")  # T0+110
+    store.create_session(row(sid(3), status="closed", ended=T0), b"s")
+    store.create_session(row(sid(4), status="expired", ended=T0), b"s")
+    assert store.active_session_count(T0 + 59, TIMEOUTS, started_at=T0) == 2
+    assert store.active_session_count(T0 + 60, TIMEOUTS, started_at=T0) == 1
+    # After a restart at T0+100 the idle period counts from the start (lifecycle.idle_base_after_start).
+    assert store.active_session_count(T0 + 130, TIMEOUTS, started_at=T0 + 100) == 2
+    assert store.active_session_count(T0 + 605, TIMEOUTS, started_at=T0 + 600) == 0  # absolute timeout

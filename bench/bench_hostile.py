@@ -11,6 +11,8 @@ Scenarios (each against a fresh server process on loopback, real SQLite store):
 - resume-rss: one session holding ~1 MiB of state, then N `session.resume` with fresh ids (the retry
   cache amplification: 167 bytes in, 1 MiB pinned per request before 1.0.2). Prints the server's RSS
   before and after and its peak (VmHWM).
+- closed-rss: N/20 sessions of ~1 MiB of state each, then closed (before 1.0.2 each tombstone kept
+  its whole state in memory until purged, 24 h by default).
 - evaluate-rss: N `evaluate` with fresh ids, each answering a ~500,000-character string: replies the
   cache does keep, so its byte bound (retry_cache_bytes, 64 MiB by default) is what holds RSS.
 
@@ -163,8 +165,25 @@ def victim_latency(endpoint: str, n: int) -> dict:
         attacker.close()
 
 
+def closed_rss(client: ProtocolClient, pid: int, n: int) -> dict:
+    """n // 20 sessions of ~1 MiB of state each, then closed: what the tombstones keep in memory."""
+    count = max(1, n // 20)
+    blob = "x" * (MIB - 16 * 1024)
+    before = rss_kib(pid)
+    t = time.perf_counter()
+    closed = 0
+    for i in range(count):
+        auth = create(client, f"bench-closed-{i}")
+        saved = client.call("session.snapshot", {**auth, "state": {"preferences": {"blob": blob}}}).reply
+        assert saved["status"] == "success", saved
+        closed += client.call("session.close", auth).reply["status"] == "success"
+    time.sleep(3)  # a housekeeping pass (every 2 s by default)
+    elapsed = time.perf_counter() - t
+    return {"requests": count, "succeeded": closed, "seconds": elapsed, "before": before, "after": rss_kib(pid)}
+
+
 SCENARIOS: dict[str, Callable[[ProtocolClient, int, int], dict]] = {
-    "resume-rss": resume_rss, "evaluate-rss": evaluate_rss,
+    "resume-rss": resume_rss, "evaluate-rss": evaluate_rss, "closed-rss": closed_rss,
 }
 
 

@@ -138,3 +138,4 @@ def test_create_draws_another_id_when_the_store_refuses_one(harness: EngineHarne
     reply = harness.call("session.create", {"client_id": "again"})
     assert reply["status"] == "success" and reply["result"]["session_id"] == "B" * 22
     assert harness.call("session.validate", first)["status"] == "success"  # the first is untouched
+

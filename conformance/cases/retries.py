@@ -134,7 +134,9 @@ def _reclaim(ctx: CaseContext, routing_id: bytes) -> CheckedClient:
         except ReplyTimeout:
             client.close()
             if time.monotonic() > deadline:
-                raise
+                # Refusing a routing id still in use is ZeroMQ's default, not a fault: nothing to judge.
+                raise CaseSkipped("the target did not take a new connection under the closed one's routing id "
+                                  "within min(--timeout, 5 s); the attack it guards against needs that") from None
 
 
 @case("retries.create-replay-needs-the-same-connection",

@@ -206,6 +206,7 @@ class Engine:
         self._group_commit = bool(getattr(store, "group_commit", False))
         self._commits: dict[int, _Commit] = {}
         self._busy: dict[str, int] = {}
+        self._ended: set[str] = set()  # sessions closed or expired since the last tick: to leave memory
         self._tickets = itertools.count(1)
         self._hello_result = {
             "protocol_versions": [PROTOCOL_VERSION],
@@ -329,9 +330,14 @@ class Engine:
         self.replies.forget_scopes(scopes)
         # Tombstones whose end is durable leave memory: a request naming one reads its row again
         # (a few hundred bytes), so closed and expired sessions cost nothing here until purged.
-        for session in [s for s in self.sessions.live.values() if s.status in (State.CLOSED, State.EXPIRED)
-                        and not s.expiry_pending and not s.activity_dirty]:
-            self.sessions.drop(session.session_id)
+        self._ended.update(s.session_id for s in expired)
+        for session_id in list(self._ended):
+            held = self.sessions.live.get(session_id)
+            if held is None or held.status is State.ACTIVE:
+                self._ended.discard(session_id)
+            elif not held.expiry_pending and not held.activity_dirty:
+                self.sessions.drop(session_id)
+                self._ended.discard(session_id)
         if expired or scopes:
             log.info("housekeeping expired=%d purged=%d", len(expired), len(scopes))
 
@@ -511,6 +517,7 @@ class Engine:
             self._durably("expiry write", session.session_id,
                           lambda: self.store.expire_session(session.session_id, ended))
             session.expiry_pending = False
+            self._ended.add(session.session_id)
         code = session.lifecycle.answer()
         if code is not None:
             ended_at = session.lifecycle.ended_at if session.lifecycle.ended_at is not None else now
@@ -707,6 +714,7 @@ class Engine:
         session.activity_dirty = False
         session.lifecycle.process_event(Event.CLOSE, now)
         session.drop_state()  # a tombstone answers SessionClosed and retries; it needs no state
+        self._ended.add(session.session_id)
         return body
 
     def _run_code(self, session: Session, code: str) -> _Evaluation:

@@ -133,6 +133,7 @@ class Session:
         self.bindings, self.objects, self.inspector, self.preferences = {}, {}, {}, {}
         self.server_bytes = self.client_bytes = 0
         self.fallback = None
+        self._server_json = None
 
     def touch(self, now: float) -> None:
         """A successful session-scoped request (the lifecycle's USE event)."""

@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accept-store-loss", action="store_true",
                    help="start even when the store holds fewer changes than it acknowledged before (it was "
                         "truncated, restored from an older copy, or its -wal file was deleted); without it the "
-                        f"server refuses to start with exit status {EXIT_STORE_LOST}")
+                        f"server refuses to start with exit status {EXIT_STORE_LOST} (default: refuse)")
     p.add_argument("--strict", action="store_true",
                    help="validate every reply against schemas/; an invalid one is logged and answered InternalError"
                         " (default off)")

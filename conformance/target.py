@@ -43,7 +43,7 @@ REFERENCE_CORRUPTER = [sys.executable, "-m", "stui_protocol_kit.reference_server
 MAIN_SETTINGS: dict[str, Any] = {
     "idle-timeout": 120, "absolute-timeout": 600, "max-sessions-per-client": 4,
     "max-message-bytes": 65536, "retry-window": 60, "tombstone-retention": 60,
-    "retry-cache-bytes": 1048576, "max-sessions": 100000, "cleanup-interval": 0.5, "log-level": "warning",
+    "retry-cache-bytes": 1048576, "max-sessions": 200, "cleanup-interval": 0.5, "log-level": "warning",
 }
 EXPIRY_SETTINGS: dict[str, Any] = {
     "idle-timeout": 2, "absolute-timeout": 4, "max-sessions-per-client": 8,

@@ -436,6 +436,10 @@ class ProtocolModel:
             allowed.add(None)
         if possible >= limit:
             allowed.add(ErrorCode.LimitExceeded)
+        details = reply.get("error", {}).get("details") if self._code(reply) == ErrorCode.LimitExceeded else None
+        if "max_sessions" in self.limits and isinstance(details, dict) and details.get("limit") == "max_sessions":
+            # LIM-6: the total counts every client's sessions, other cases' too, which the model cannot see.
+            allowed.add(ErrorCode.LimitExceeded)
         if not self._expect_code(out, reply, allowed, "LIM-4") or self._code(reply) is not None:
             return
         result = self._result(reply)

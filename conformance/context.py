@@ -241,7 +241,7 @@ class CaseContext:
         self._clients: list[CheckedClient] = []
         self._default: CheckedClient | None = None
         self._sessions: dict[str, SessionHandle] = {}
-        self._created: dict[str, str] = {}  # every session a create of this case made: id -> token
+        self._made: dict[str, str] = {}  # every session a create of this case made: id -> token
         self._created = 0
         self._nonce = f"{config.seed:x}-{random.getrandbits(24):06x}"
         self.budget_s = effective_budget(case, config, target.limits)
@@ -413,7 +413,7 @@ class CaseContext:
         if command == "session.create" and isinstance(reply, dict) and reply.get("status") == "success":
             result = reply.get("result")
             if isinstance(result, dict) and isinstance(result.get("session_id"), str):
-                self._created[result["session_id"]] = str(result.get("token"))
+                self._made[result["session_id"]] = str(result.get("token"))
         problems = check_reply(exchange.reply, sent, limits=self.limits, has_float=exchange.reply_has_float,
                                decode_error=exchange.decode_error, check=self.validator)
         if problems:
@@ -459,11 +459,11 @@ class CaseContext:
         that they do not fill the target for the cases after it (they would stay active until their idle
         timeout). Best effort and unchecked: the case has its verdict already."""
         cap = self.limits.get("max_sessions")
-        if not isinstance(cap, int) or cap > RELEASE_BELOW_MAX_SESSIONS or not self._created:
+        if not isinstance(cap, int) or cap > RELEASE_BELOW_MAX_SESSIONS or not self._made:
             return
         client = ProtocolClient(self.endpoint, "dealer", 0.5, self.zmq_context, curve=self.target.curve)
         try:
-            for session_id, token in self._created.items():
+            for session_id, token in self._made.items():
                 client.call("session.close", {"session_id": session_id, "token": token})
         except (ReplyTimeout, zmq.ZMQError):
             pass  # the target is gone or slow: nothing more to release

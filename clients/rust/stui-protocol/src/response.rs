@@ -184,6 +184,14 @@ pub struct Limits {
     pub max_sessions_per_client: u64,
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "checks::opt_int::<_, 2>")]
     pub max_revisions_kept: Option<u64>,
+    /// Active sessions the server holds in all clients together (LIM-6); create beyond it is LimitExceeded.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "checks::opt_int::<_, 16>")]
+    pub max_sessions: Option<u64>,
+    /// Bytes the retry cache may hold (RTY-12): past it, cached evaluate/inspect replies may be dropped
+    /// before `retry_window_s`.
+    #[serde(default, skip_serializing_if = "Option::is_none",
+            deserialize_with = "checks::opt_int::<_, 1048576>")]
+    pub retry_cache_bytes: Option<u64>,
 }
 
 /// `session.create`: the new session. The token is returned once; keep it secret.

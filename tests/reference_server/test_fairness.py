@@ -19,8 +19,8 @@ from rs_harness import ThreadServer
 from stui_protocol_kit.reference_server.config import ServerConfig
 
 QUEUED = 20
-# Costly but valid: ~4 million characters of concatenation.
-BOMB = "a := '" + "x" * 20_000 + "'." + " b := a , a , a , a , a." * 40 + " 1"
+# Costly but valid: ~10 million characters of concatenation, then EvaluationError (the output bound).
+BOMB = ("a := '" + "x" * 20_000 + "'." + " b := a , a , a , a , a , a , a , a , a , a." * 700 + " 1")[:32_768]
 
 
 def _body(request_id: str, command: str, parameters: dict) -> bytes:

@@ -31,12 +31,12 @@ from stui_protocol_kit.conformance.strategies import every_mutation
 from stui_protocol_kit.protocol.client import ProtocolClient, ReplyTimeout
 from stui_protocol_kit.protocol.codec import FrameError, decode_body, encode
 from stui_protocol_kit.protocol.curve import ClientCurve
-from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION
+from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION, ErrorCode
 from stui_protocol_kit.protocol.problems import Problem
 from stui_protocol_kit.protocol.reply_checks import check_reply
 from stui_protocol_kit.protocol.validation import validator
 
-P1_CODES = ("InvalidRequest", "PayloadTooLarge")
+P1_CODES = (ErrorCode.InvalidRequest, ErrorCode.PayloadTooLarge)
 FRAME_BOUND_FACTOR = 4  # spec 01, TRN-15: frames up to this many times max_message_bytes must be answered
 MAX_PROBLEMS_KEPT = 50
 
@@ -236,7 +236,7 @@ def judge(report: FuzzReport, index: int, kind: str, frames: list[bytes], reply:
     error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
     code = error.get("code") if reply.get("status") == "error" else "success"
     report.codes[str(code)] += 1
-    if code == "InternalError":
+    if code == ErrorCode.InternalError:
         report.internal_errors += 1
     if p1_rejects:
         if code not in P1_CODES:
@@ -277,7 +277,7 @@ class _Sentinel:
             code = (reply.get("error") or {}).get("code") if isinstance(reply, dict) else None
             may_be_gone = time.monotonic() - self.last_ok >= self.expires_after_s
             if command == "session.validate" and (code == "SessionExpired" or
-                                                  (code == "SessionNotFound" and may_be_gone)):
+                                                  (code == ErrorCode.SessionNotFound and may_be_gone)):
                 self.renewed += 1
                 self._create()
                 continue

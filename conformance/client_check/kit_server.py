@@ -44,7 +44,7 @@ from stui_protocol_kit.conformance.client_check.scenarios import Director, Plan,
 from stui_protocol_kit.protocol.client_rules import CheckedRequest, ClientRules
 from stui_protocol_kit.protocol.codec import encode
 from stui_protocol_kit.protocol.curve import ServerCurve, ZapAllowList
-from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION, Command
+from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION, Command, ErrorCode
 from stui_protocol_kit.protocol.framing import Envelope, split_envelope
 from stui_protocol_kit.protocol.problems import Problem
 from stui_protocol_kit.protocol.redaction import redact
@@ -316,8 +316,8 @@ class KitServer:
     def _learn(self, checked: CheckedRequest, reply: Any, at: float) -> None:
         if not isinstance(reply, dict) or reply.get("status") != "success":
             code = (reply.get("error") or {}).get("code") if isinstance(reply, dict) else None
-            if checked.session_id in self._open_sessions and code in ("SessionExpired", "SessionClosed",
-                                                                       "SessionNotFound"):
+            if checked.session_id in self._open_sessions and code in (
+                    ErrorCode.SessionExpired, ErrorCode.SessionClosed, ErrorCode.SessionNotFound):
                 self._open_sessions.discard(checked.session_id)
             return
         result = reply.get("result") or {}

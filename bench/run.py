@@ -37,15 +37,9 @@ from stui_protocol_kit.protocol.facts import PROTOCOL_VERSION
 from stui_protocol_kit.protocol.server_process import ServerProcess
 
 BENCH = Path(__file__).resolve().parent
-ECHO = """
-import sys, zmq
-ctx = zmq.Context()
-s = ctx.socket(zmq.ROUTER)
-s.bind("tcp://127.0.0.1:0")
-print("listening on " + s.getsockopt(zmq.LAST_ENDPOINT).decode(), file=sys.stderr, flush=True)
-while True:
-    s.send_multipart(s.recv_multipart())
-"""
+sys.path.insert(0, str(BENCH))  # the sibling benches: one echo server, one proxy process
+from bench_roundtrip import ECHO  # noqa: E402  (the raw pyzmq ROUTER echo every floor is measured on)
+
 TOKEN = "T" * 43  # the token of every session this bench writes into a store itself
 
 
@@ -492,7 +486,6 @@ def target6(work: Path, quick: bool) -> None:
 
 
 def proxy_added(work: Path, quick: bool) -> None:
-    sys.path.insert(0, str(BENCH))
     from bench_proxy import ProxyProcess
 
     n, rounds = (300, 2) if quick else (2000, 5)
